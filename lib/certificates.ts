@@ -1,0 +1,246 @@
+/**
+ * TLS certificates: ephemeral self-signed ones that browsers accept through
+ * `serverCertificateHashes`, files given by the operator, and the SHA-256
+ * hash that clients pin.
+ *
+ * @module
+ */
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+
+/** Longest validity `serverCertificateHashes` accepts (W3C WebTransport). */
+export const MAX_PINNABLE_VALIDITY_MS = 14 * 24 * 60 * 60 * 1000;
+
+/** Validity of an ephemeral certificate: under the 14-day rule with margin. */
+export const DEFAULT_VALIDITY_MS = 13 * 24 * 60 * 60 * 1000;
+
+/** How far before `notBefore` an ephemeral certificate starts, for clock skew. */
+export const BACKDATE_MS = 60 * 1000;
+
+const ALGORITHM = {
+  name: "ECDSA",
+  namedCurve: "P-256",
+  hash: "SHA-256",
+} as const;
+
+/** A certificate and its key, ready for `Deno.QuicEndpoint.listen`. */
+export interface CertificateBundle {
+  /** Certificate chain, PEM. The first certificate is the server's. */
+  certPem: string;
+  /** Private key, PEM (PKCS #8). */
+  keyPem: string;
+  /** SHA-256 of the server certificate's DER, 64 lowercase hex digits. */
+  hash: string;
+  /** Start of validity. */
+  notBefore: Date;
+  /** End of validity. */
+  notAfter: Date;
+}
+
+/** Thrown when a certificate or key cannot be read or used. */
+export class CertificateError extends Error {
+  /**
+   * @param message One line naming the cause.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CertificateError";
+  }
+}
+
+/** Options of {@linkcode generateCertificate}. */
+export interface GenerateCertificateOptions {
+  /**
+   * DNS names and IP addresses the certificate names.
+   *
+   * @default {["localhost", "127.0.0.1", "::1"]}
+   */
+  names?: string[];
+  /**
+   * Lifetime from `now - BACKDATE_MS`; at most 14 days so browsers may pin it.
+   *
+   * @default {DEFAULT_VALIDITY_MS}
+   */
+  validityMs?: number;
+  /**
+   * The current time.
+   *
+   * @default {new Date()}
+   */
+  now?: Date;
+}
+
+const IP_PATTERN = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)$/i;
+
+/**
+ * Makes a self-signed ECDSA P-256 certificate valid for at most 14 days.
+ *
+ * @example
+ * ```ts
+ * import { generateCertificate } from "./certificates.ts";
+ * const bundle = await generateCertificate();
+ * console.log(bundle.hash.length); // 64
+ * ```
+ */
+export async function generateCertificate(
+  options: GenerateCertificateOptions = {},
+): Promise<CertificateBundle> {
+  const validityMs = options.validityMs ?? DEFAULT_VALIDITY_MS;
+  if (
+    !(validityMs > 0 && validityMs + BACKDATE_MS <= MAX_PINNABLE_VALIDITY_MS)
+  ) {
+    throw new RangeError(
+      `validity must be above 0 and at most 14 days including the ${BACKDATE_MS} ms backdate`,
+    );
+  }
+  const names = options.names ?? ["localhost", "127.0.0.1", "::1"];
+  const now = options.now ?? new Date();
+  // X.509 times have whole seconds: round so the stated span is exact.
+  const notBefore = new Date(
+    Math.floor((now.getTime() - BACKDATE_MS) / 1000) * 1000,
+  );
+  const notAfter = new Date(notBefore.getTime() + validityMs + BACKDATE_MS);
+  const keys = await crypto.subtle.generateKey(ALGORITHM, true, [
+    "sign",
+    "verify",
+  ]);
+  const serial = crypto.getRandomValues(new Uint8Array(16));
+  serial[0] &= 0x7f; // positive INTEGER
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: toHex(serial),
+    name: `CN=${names[0] ?? "pingpong"}`,
+    notBefore,
+    notAfter,
+    signingAlgorithm: ALGORITHM,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(
+        names.map((value) => ({
+          type: IP_PATTERN.test(value) ? "ip" as const : "dns" as const,
+          value,
+        })),
+      ),
+    ],
+  });
+  const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
+  return {
+    certPem: cert.toString("pem"),
+    keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY"),
+    hash: await sha256Hex(new Uint8Array(cert.rawData)),
+    notBefore,
+    notAfter,
+  };
+}
+
+/**
+ * Parses a PEM chain and key, as given by `--cert` and `--key`.
+ *
+ * @throws {CertificateError} when the PEM holds no certificate or no key.
+ * @example
+ * ```ts
+ * import { generateCertificate, loadCertificate } from "./certificates.ts";
+ * const made = await generateCertificate();
+ * const loaded = await loadCertificate(made.certPem, made.keyPem);
+ * console.log(loaded.hash === made.hash); // true
+ * ```
+ */
+export async function loadCertificate(
+  certPem: string,
+  keyPem: string,
+): Promise<CertificateBundle> {
+  let cert: x509.X509Certificate;
+  try {
+    const chain = new x509.X509Certificates();
+    chain.import(certPem);
+    if (chain.length === 0) throw new Error("no CERTIFICATE block");
+    cert = chain[0];
+  } catch (cause) {
+    throw new CertificateError(
+      `not a PEM certificate: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  if (!/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(keyPem)) {
+    throw new CertificateError("not a PEM private key: no PRIVATE KEY block");
+  }
+  return {
+    certPem,
+    keyPem,
+    hash: await sha256Hex(new Uint8Array(cert.rawData)),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+  };
+}
+
+/**
+ * When to replace `bundle`: a day before it expires, or at 80% of its life if
+ * that is earlier, so short-lived test certificates renew too.
+ *
+ * @returns milliseconds from `now` (0 if already due).
+ * @example
+ * ```ts
+ * import { renewalDelay } from "./certificates.ts";
+ * const notBefore = new Date(0), notAfter = new Date(10_000);
+ * console.log(renewalDelay({ notBefore, notAfter }, new Date(0))); // 8000
+ * ```
+ */
+export function renewalDelay(
+  bundle: Pick<CertificateBundle, "notBefore" | "notAfter">,
+  now: Date = new Date(),
+): number {
+  const start = bundle.notBefore.getTime();
+  const end = bundle.notAfter.getTime();
+  const renewAt = Math.min(
+    end - 24 * 60 * 60 * 1000,
+    start + (end - start) * 0.8,
+  );
+  return Math.max(0, renewAt - now.getTime());
+}
+
+/**
+ * Parses a pinned hash: 64 hex digits, optionally separated by colons.
+ *
+ * @throws {RangeError} when it is not a SHA-256 hash.
+ * @example
+ * ```ts
+ * import { parseCertHash } from "./certificates.ts";
+ * console.log(parseCertHash("AB".repeat(32)).length); // 32
+ * ```
+ */
+export function parseCertHash(text: string): Uint8Array<ArrayBuffer> {
+  const hex = text.replaceAll(":", "").toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new RangeError(
+      "a certificate hash is 64 hex digits (SHA-256), optionally colon-separated",
+    );
+  }
+  return Uint8Array.from(
+    hex.match(/../g)!,
+    (pair) => parseInt(pair, 16),
+  );
+}
+
+/**
+ * SHA-256 of `bytes` as lowercase hex.
+ *
+ * @example
+ * ```ts
+ * import { sha256Hex } from "./certificates.ts";
+ * console.log((await sha256Hex(new Uint8Array())).slice(0, 8)); // e3b0c442
+ * ```
+ */
+export async function sha256Hex(
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}
+
+function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const byte of bytes) out += byte.toString(16).padStart(2, "0");
+  return out;
+}

@@ -1,0 +1,276 @@
+/**
+ * What both command lines share: usage errors, value parsers, help text,
+ * and the edge where any error becomes one line and an exit code.
+ *
+ * @module
+ */
+import denoConfig from "../deno.json" with { type: "json" };
+import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "./log.ts";
+
+/** The product's version, from deno.json. */
+export const VERSION: string = denoConfig.version;
+
+/** Exit codes, as ping(8) uses them. */
+export const ExitCode = {
+  /** Every ping got its pong; or the server stopped cleanly. */
+  OK: 0,
+  /** Some pings were lost; or the server failed while running. */
+  LOSS: 1,
+  /** Bad usage, or the connection could not be made or was lost. */
+  USAGE: 2,
+} as const;
+
+/** Thrown for a bad flag or value; the CLI prints it and exits 2. */
+export class UsageError extends Error {
+  /**
+   * @param message One line naming the bad flag or value.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+  }
+}
+
+/** Thrown to end a CLI with a message and a chosen exit code. */
+export class ExitError extends Error {
+  /** The process exit code. */
+  readonly code: number;
+
+  /**
+   * @param code The process exit code.
+   * @param message One line naming the cause.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(code: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ExitError";
+    this.code = code;
+  }
+}
+
+/** Options of {@linkcode parseNumber}. */
+export interface NumberRule {
+  /**
+   * Smallest value allowed.
+   *
+   * @default {-Infinity}
+   */
+  min?: number;
+  /**
+   * Largest value allowed.
+   *
+   * @default {Infinity}
+   */
+  max?: number;
+  /**
+   * Whether only whole numbers are allowed.
+   *
+   * @default {false}
+   */
+  integer?: boolean;
+}
+
+/**
+ * Parses the value of `--flag` as a number within `rule`.
+ *
+ * @throws {UsageError} naming the flag when the value is not allowed.
+ * @example
+ * ```ts
+ * import { parseNumber } from "./cli.ts";
+ * console.log(parseNumber("count", "5", { min: 1, integer: true })); // 5
+ * ```
+ */
+export function parseNumber(
+  flag: string,
+  text: string,
+  rule: NumberRule = {},
+): number {
+  const value = text.trim() === "" ? NaN : Number(text);
+  const min = rule.min ?? -Infinity;
+  const max = rule.max ?? Infinity;
+  const kind = rule.integer ? "a whole number" : "a number";
+  if (!Number.isFinite(value) || (rule.integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${flag} must be ${kind}, got '${text}'`);
+  }
+  if (value < min || value > max) {
+    const range = max === Infinity
+      ? `at least ${min}`
+      : `from ${min} to ${max}`;
+    throw new UsageError(`--${flag} must be ${range}, got '${text}'`);
+  }
+  return value;
+}
+
+/**
+ * Checks that `text` is one of `choices`.
+ *
+ * @throws {UsageError} listing the choices.
+ * @example
+ * ```ts
+ * import { parseChoice } from "./cli.ts";
+ * console.log(parseChoice("mode", "datagram", ["stream", "datagram"])); // datagram
+ * ```
+ */
+export function parseChoice<T extends string>(
+  flag: string,
+  text: string,
+  choices: readonly T[],
+): T {
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError(
+      `--${flag} must be one of ${choices.join(", ")}, got '${text}'`,
+    );
+  }
+  return text as T;
+}
+
+/** The logging flags both CLIs take. */
+export interface LogFlags {
+  /** `--log-level`. */
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** `--log-format`. */
+  logFormat: (typeof LOG_FORMATS)[number];
+}
+
+/** `parseArgs` option specs of the logging flags. */
+export const LOG_FLAG_SPECS = {
+  "log-level": { type: "string", default: "warning" },
+  "log-format": { type: "string", default: "text" },
+} as const;
+
+/**
+ * Validates the logging flags.
+ *
+ * @example
+ * ```ts
+ * import { parseLogFlags } from "./cli.ts";
+ * console.log(parseLogFlags({ "log-level": "debug", "log-format": "json" }).logLevel); // debug
+ * ```
+ */
+export function parseLogFlags(
+  values: { "log-level"?: string; "log-format"?: string },
+): LogFlags {
+  return {
+    logLevel: parseChoice(
+      "log-level",
+      values["log-level"] ?? "warning",
+      LOG_LEVELS,
+    ),
+    logFormat: parseChoice(
+      "log-format",
+      values["log-format"] ?? "text",
+      LOG_FORMATS,
+    ),
+  };
+}
+
+/** Help lines for the logging flags. */
+export const LOG_FLAG_HELP = [
+  `  --log-level LEVEL    ${
+    LOG_LEVELS.join("|")
+  } (default: warning; debug adds stack traces)`,
+  `  --log-format FORMAT  ${
+    LOG_FORMATS.join("|")
+  } log lines on stderr (default: text)`,
+];
+
+/**
+ * Turns a `parseArgs` failure into a {@linkcode UsageError} that names the flag.
+ *
+ * @example
+ * ```ts
+ * import { toUsageError } from "./cli.ts";
+ * const error = Object.assign(new TypeError("Unknown option '--x'"), {
+ *   code: "ERR_PARSE_ARGS_UNKNOWN_OPTION",
+ * });
+ * console.log(toUsageError(error).name); // UsageError
+ * ```
+ */
+export function toUsageError(error: unknown): Error {
+  if (error instanceof UsageError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
+    const message = (error as Error).message.replace(/\. To specify.*$/s, "");
+    return new UsageError(message, { cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** How {@linkcode runMain} reports. */
+export interface MainIO {
+  /** Writes a line to stderr. */
+  error(line: string): void;
+  /** Whether to add stack traces (`--log-level debug`). */
+  debug: boolean;
+}
+
+/**
+ * Runs a CLI's body and maps what escapes it to one line and an exit code:
+ * {@linkcode UsageError} → 2, {@linkcode ExitError} → its code, anything else
+ * → `failureCode`. Stack traces only when `--log-level debug` is on the
+ * command line.
+ *
+ * @returns the exit code.
+ * @example
+ * ```ts
+ * import { runMain } from "./cli.ts";
+ * const code = await runMain("demo", ["--x"], () => Promise.resolve(0), 1);
+ * console.log(code); // 0
+ * ```
+ */
+export async function runMain(
+  name: string,
+  args: string[],
+  body: () => Promise<number>,
+  failureCode: number,
+  io: MainIO = {
+    error: (line) => console.error(line),
+    debug: isDebug(args),
+  },
+): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    const err = error instanceof Error ? error : new Error(String(error));
+    if (io.debug && err.stack) io.error(err.stack);
+    if (err instanceof UsageError) {
+      io.error(`${name}: ${err.message} (see --help)`);
+      return ExitCode.USAGE;
+    }
+    io.error(`${name}: ${oneLine(err.message)}`);
+    return err instanceof ExitError ? err.code : failureCode;
+  }
+}
+
+function isDebug(args: string[]): boolean {
+  const at = args.indexOf("--log-level");
+  return args.includes("--log-level=debug") ||
+    (at >= 0 && args[at + 1] === "debug");
+}
+
+/**
+ * Collapses a message to its first line.
+ *
+ * @example
+ * ```ts
+ * import { oneLine } from "./cli.ts";
+ * console.log(oneLine("a\n  at b")); // a
+ * ```
+ */
+export function oneLine(text: string): string {
+  return text.split("\n")[0].trim();
+}
+
+/**
+ * Applies the logging flags.
+ *
+ * @example
+ * ```ts
+ * import { applyLogFlags } from "./cli.ts";
+ * applyLogFlags({ logLevel: "info", logFormat: "text" });
+ * ```
+ */
+export function applyLogFlags(flags: LogFlags): void {
+  setupLogging({ level: flags.logLevel, format: flags.logFormat });
+}

@@ -1,0 +1,452 @@
+/**
+ * The client's ping loop over one session, in three modes:
+ *
+ * - `stream`: one long-lived bidirectional stream, pings in order;
+ * - `datagram`: one datagram per ping, unreliable;
+ * - `stream-per-ping`: a new bidirectional stream for every ping.
+ *
+ * @module
+ */
+import { streamReleased } from "./_gc.ts";
+import {
+  DecodeError,
+  decodeMessage,
+  DEFAULT_MAX_FRAME_SIZE,
+  encodeFrame,
+  encodeMessage,
+  Flag,
+  FrameDecoder,
+  makePing,
+  type Message,
+  MessageType,
+  PING_HEADER_SIZE,
+} from "./codec.ts";
+import { logger } from "./log.ts";
+import { RttStats } from "./stats.ts";
+
+const log = logger("pinger");
+
+/** The ways a ping can travel. */
+export const MODES = ["stream", "datagram", "stream-per-ping"] as const;
+
+/** One of {@linkcode MODES}. */
+export type Mode = (typeof MODES)[number];
+
+/** Thrown when the session ends before the run does. */
+export class SessionClosedError extends Error {
+  /** The close code the peer sent, if it sent one. */
+  readonly closeCode: number | undefined;
+  /** The reason the peer sent, if any. */
+  readonly reason: string;
+
+  /**
+   * @param closeCode The close code the peer sent, if any.
+   * @param reason The reason the peer sent.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(
+    closeCode: number | undefined,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      closeCode === undefined
+        ? `session lost: ${reason || "connection closed"}`
+        : `session closed by server with code ${closeCode}${
+          reason ? `: ${reason}` : ""
+        }`,
+      options,
+    );
+    this.name = "SessionClosedError";
+    this.closeCode = closeCode;
+    this.reason = reason;
+  }
+}
+
+/** What the loop reports as it goes. */
+export interface PingEvents {
+  /** A pong arrived for `seq` after `rttMs`; `bytes` is its size. */
+  onReply?(seq: number, rttMs: number, bytes: number): void;
+  /** No pong for `seq` within the timeout. */
+  onTimeout?(seq: number): void;
+  /** The server sent an ERROR. */
+  onError?(code: number, reason: string): void;
+}
+
+/** Options of {@linkcode runPings}. */
+export interface PingOptions extends PingEvents {
+  /**
+   * How pings travel.
+   *
+   * @default {"stream"}
+   */
+  mode?: Mode;
+  /**
+   * Pings to send; `Infinity` runs until `signal` aborts.
+   *
+   * @default {Infinity}
+   */
+  count?: number;
+  /**
+   * Milliseconds between pings; 0 sends the next as soon as the pong arrives.
+   *
+   * @default {1000}
+   */
+  intervalMs?: number;
+  /**
+   * PING size in bytes, header included.
+   *
+   * @default {64}
+   */
+  size?: number;
+  /**
+   * A ping with no pong after this long counts as lost.
+   *
+   * @default {2000}
+   */
+  timeoutMs?: number;
+  /**
+   * Number of the first ping.
+   *
+   * @default {1}
+   */
+  firstSeq?: number;
+  /**
+   * Ends the run (like Ctrl-C): no more pings are sent, and the ones in
+   * flight are counted as lost.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Statistics to add to; pass one object across reconnects.
+   *
+   * @default {a fresh RttStats}
+   */
+  stats?: RttStats;
+  /**
+   * Monotonic clock in ms.
+   *
+   * @default {performance.now}
+   */
+  now?: () => number;
+}
+
+interface Pending {
+  sentAt: number;
+  timer: ReturnType<typeof setTimeout>;
+  settle: () => void;
+}
+
+/** One way of carrying PINGs to the server and PONGs back. */
+interface Channel {
+  send(seq: number, bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+type Receive = (message: Message, bytes: number) => void;
+
+/**
+ * Sends pings over `session` and collects round trips until `count` pings
+ * have been answered or timed out, or `signal` aborts.
+ *
+ * @returns the statistics of the run.
+ * @throws {SessionClosedError} when the session ends first (the statistics so
+ * far are in `options.stats`).
+ * @example
+ * ```ts ignore
+ * import { runPings } from "./pinger.ts";
+ * declare const session: WebTransport;
+ * const stats = await runPings(session, { count: 3, intervalMs: 0 });
+ * console.log(stats.summary().received);
+ * ```
+ */
+export async function runPings(
+  session: WebTransport,
+  options: PingOptions = {},
+): Promise<RttStats> {
+  const mode = options.mode ?? "stream";
+  const count = options.count ?? Infinity;
+  const intervalMs = options.intervalMs ?? 1000;
+  const size = options.size ?? 64;
+  const timeoutMs = options.timeoutMs ?? 2000;
+  const now = options.now ?? (() => performance.now());
+  const stats = options.stats ?? new RttStats();
+  const signal = options.signal;
+  if (size < PING_HEADER_SIZE) {
+    throw new RangeError(`size must be at least ${PING_HEADER_SIZE} bytes`);
+  }
+
+  const pending = new Map<number, Pending>();
+  let drained: () => void = () => {};
+  const settle = (seq: number, entry: Pending) => {
+    pending.delete(seq);
+    entry.settle();
+    if (pending.size === 0) drained();
+  };
+  const receive: Receive = (message, bytes) => {
+    if (message.type === MessageType.PONG) {
+      const entry = pending.get(message.seq);
+      if (!entry) return; // late or duplicate: already counted as lost
+      clearTimeout(entry.timer);
+      const rtt = now() - entry.sentAt;
+      stats.received(rtt);
+      options.onReply?.(message.seq, rtt, bytes);
+      settle(message.seq, entry);
+    } else if (message.type === MessageType.ERROR) {
+      options.onError?.(message.code, message.reason);
+    }
+  };
+
+  // The session ending (by either side) ends the run.
+  let lost: SessionClosedError | undefined;
+  let wakeLost: () => void = () => {};
+  const sessionLost = new Promise<void>((resolve) => wakeLost = resolve);
+  session.closed.then(
+    (info) => {
+      lost = new SessionClosedError(info?.closeCode, info?.reason ?? "");
+      wakeLost();
+    },
+    (cause) => {
+      lost = new SessionClosedError(undefined, errorText(cause), { cause });
+      wakeLost();
+    },
+  );
+
+  const aborted = new Promise<void>((resolve) => {
+    if (signal?.aborted) resolve();
+    signal?.addEventListener("abort", () => resolve(), { once: true });
+  });
+  const stop = Promise.race([aborted, sessionLost]);
+
+  const channel = await openChannel(mode, session, receive, size).catch(
+    (cause) => {
+      if (cause instanceof RangeError) throw cause;
+      throw lost ??
+        new SessionClosedError(undefined, errorText(cause), { cause });
+    },
+  );
+  const ping = makePing(0, 0, size);
+  const firstSeq = options.firstSeq ?? 1;
+  const started = now();
+  try {
+    for (let i = 0; i < count; i++) {
+      if (signal?.aborted || lost) break;
+      if (i > 0 && intervalMs > 0) {
+        const wait = started + i * intervalMs - now();
+        if (wait > 0 && await sleepUntilStop(wait, stop)) break;
+      }
+      const seq = firstSeq + i;
+      ping.seq = seq;
+      ping.timestamp = Date.now();
+      // Nothing follows a stream-per-ping PING, so the server may drop the stream.
+      ping.flags = mode === "stream-per-ping" ? Flag.FINAL : 0;
+      const bytes = mode === "datagram"
+        ? encodeMessage(ping)
+        : encodeFrame(ping);
+      const settled = new Promise<void>((resolve) => {
+        const entry: Pending = {
+          sentAt: now(),
+          settle: resolve,
+          timer: setTimeout(() => {
+            options.onTimeout?.(seq);
+            settle(seq, entry);
+          }, timeoutMs),
+        };
+        pending.set(seq, entry);
+      });
+      stats.sent();
+      channel.send(seq, bytes).catch((error) => {
+        log.debug("send of seq {seq} failed: {error}", {
+          seq,
+          error: String(error),
+        });
+      });
+      if (intervalMs === 0) await Promise.race([settled, stop]);
+    }
+    // Like ping(8): wait for the last replies, each bounded by its timeout.
+    if (!signal?.aborted && !lost && pending.size > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => drained = resolve),
+        stop,
+      ]);
+    }
+  } finally {
+    for (const entry of pending.values()) clearTimeout(entry.timer);
+    pending.clear();
+    await channel.close().catch(() => {});
+  }
+  if (lost && !signal?.aborted) throw lost;
+  return stats;
+}
+
+/** Resolves true if `stop` settles before `ms` pass. */
+async function sleepUntilStop(
+  ms: number,
+  stop: Promise<void>,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const slept = new Promise<boolean>((resolve) =>
+    timer = setTimeout(() => resolve(false), ms)
+  );
+  try {
+    return await Promise.race([slept, stop.then(() => true)]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function openChannel(
+  mode: Mode,
+  session: WebTransport,
+  receive: Receive,
+  size: number,
+): Promise<Channel> {
+  switch (mode) {
+    case "stream":
+      return await openStreamChannel(session, receive);
+    case "datagram":
+      return openDatagramChannel(session, receive, size);
+    case "stream-per-ping":
+      return openStreamPerPingChannel(session, receive);
+  }
+}
+
+/** A running frame reader: `done` settles when it stops; `cancel` stops it. */
+interface FrameReading {
+  done: Promise<void>;
+  cancel(): void;
+}
+
+/**
+ * Reads frames from `readable` and hands each message to `receive`.
+ *
+ * Deno 2.9 sends no FIN on `close()` (denoland/deno#36822), so a reader may
+ * never see the end of a stream: callers cancel it when they are done.
+ */
+function readFrames(
+  readable: ReadableStream<Uint8Array>,
+  receive: Receive,
+  onlyOne = false,
+): FrameReading {
+  const reader = readable.getReader();
+  const decoder = new FrameDecoder({ maxFrameSize: DEFAULT_MAX_FRAME_SIZE });
+  const cancel = () => {
+    reader.cancel().catch(() => {});
+  };
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        for (const message of decoder.push(value)) {
+          receive(message, sizeOf(message));
+          if (onlyOne) return;
+        }
+      }
+    } catch (error) {
+      if (error instanceof DecodeError) {
+        log.warning("server sent a malformed frame: {reason}", {
+          reason: error.message,
+        });
+      } else {
+        log.debug("stream read ended: {error}", { error: errorText(error) });
+      }
+    } finally {
+      cancel();
+    }
+  })();
+  return { done, cancel };
+}
+
+function sizeOf(message: Message): number {
+  return message.type === MessageType.ERROR
+    ? 0
+    : PING_HEADER_SIZE + message.padding.length;
+}
+
+async function openStreamChannel(
+  session: WebTransport,
+  receive: Receive,
+): Promise<Channel> {
+  const stream = await session.createBidirectionalStream();
+  const writer = stream.writable.getWriter();
+  const reading = readFrames(stream.readable, receive);
+  return {
+    send: (_seq, bytes) => writer.write(bytes),
+    close: async () => {
+      reading.cancel();
+      await writer.close().catch(() => {});
+      await reading.done;
+    },
+  };
+}
+
+function openDatagramChannel(
+  session: WebTransport,
+  receive: Receive,
+  size: number,
+): Channel {
+  const max = session.datagrams.maxDatagramSize;
+  if (size > max) {
+    throw new RangeError(
+      `size ${size} is over this path's datagram limit of ${max} bytes`,
+    );
+  }
+  const writer = session.datagrams.writable.getWriter();
+  const reader = session.datagrams.readable.getReader();
+  const reading = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        try {
+          receive(decodeMessage(value), value.length);
+        } catch (error) {
+          log.debug("ignored malformed datagram: {error}", {
+            error: errorText(error),
+          });
+        }
+      }
+    } catch (error) {
+      log.debug("datagram read ended: {error}", { error: errorText(error) });
+    }
+  })();
+  return {
+    send: (_seq, bytes) => writer.write(bytes),
+    close: async () => {
+      await reader.cancel().catch(() => {});
+      writer.releaseLock();
+      await reading;
+    },
+  };
+}
+
+function openStreamPerPingChannel(
+  session: WebTransport,
+  receive: Receive,
+): Channel {
+  const inFlight = new Set<FrameReading>();
+  return {
+    send: async (_seq, bytes) => {
+      const stream = await session.createBidirectionalStream();
+      const writer = stream.writable.getWriter();
+      const reading = readFrames(stream.readable, receive, true);
+      inFlight.add(reading);
+      reading.done.finally(() => {
+        inFlight.delete(reading);
+        writer.close().catch(() => {});
+        streamReleased();
+      });
+      await writer.write(bytes);
+    },
+    close: async () => {
+      for (const reading of inFlight) reading.cancel();
+      await Promise.allSettled([...inFlight].map((reading) => reading.done));
+    },
+  };
+}

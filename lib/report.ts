@@ -1,0 +1,191 @@
+/**
+ * The client's output: ping(8)-style text, or one JSON object per line.
+ *
+ * Pure formatting; the caller decides where lines go.
+ *
+ * @module
+ */
+import type { RunSummary } from "./stats.ts";
+
+/** One thing the client reports. */
+export type ReportEvent =
+  | {
+    type: "start";
+    url: string;
+    mode: string;
+    size: number;
+    handshakeMs: number;
+  }
+  | { type: "pong"; seq: number; rttMs: number; bytes: number }
+  | { type: "timeout"; seq: number }
+  | { type: "error"; code: number; reason: string }
+  | {
+    type: "summary";
+    url: string;
+    summary: RunSummary;
+    handshakeMs: number | undefined;
+  };
+
+/**
+ * Formats `ms` with three decimals, as ping(8) does.
+ *
+ * @example
+ * ```ts
+ * import { ms3 } from "./report.ts";
+ * console.log(ms3(0.41234)); // 0.412
+ * ```
+ */
+export function ms3(ms: number): string {
+  return ms.toFixed(3);
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function lossPercent(loss: number): string {
+  return `${Number((loss * 100).toFixed(1))}%`;
+}
+
+/**
+ * The text lines for `event` (none for some events).
+ *
+ * @example
+ * ```ts
+ * import { formatText } from "./report.ts";
+ * console.log(formatText({ type: "pong", seq: 3, rttMs: 0.4123, bytes: 64 }));
+ * // [ "seq=3 bytes=64 time=0.412 ms" ]
+ * ```
+ */
+export function formatText(event: ReportEvent): string[] {
+  switch (event.type) {
+    case "start":
+      return [
+        `PING ${event.url} (${event.mode}, ${event.size} bytes): connected in ${
+          ms3(event.handshakeMs)
+        } ms`,
+      ];
+    case "pong":
+      return [
+        `seq=${event.seq} bytes=${event.bytes} time=${ms3(event.rttMs)} ms`,
+      ];
+    case "timeout":
+      return [`seq=${event.seq} timeout`];
+    case "error":
+      return [`server error ${event.code}: ${event.reason}`];
+    case "summary": {
+      const { summary } = event;
+      const lines = [
+        "",
+        `--- ${event.url} ping statistics ---`,
+        `${summary.transmitted} transmitted, ${summary.received} received, ${
+          lossPercent(summary.loss)
+        } loss`,
+      ];
+      if (summary.rtt) {
+        const r = summary.rtt;
+        lines.push(
+          `rtt min/avg/max/mdev = ${ms3(r.min)}/${ms3(r.avg)}/${ms3(r.max)}/${
+            ms3(r.mdev)
+          } ms`,
+          `rtt p50/p90/p99 = ${ms3(r.p50)}/${ms3(r.p90)}/${ms3(r.p99)} ms`,
+        );
+      }
+      if (event.handshakeMs !== undefined) {
+        lines.push(`handshake ${ms3(event.handshakeMs)} ms`);
+      }
+      return lines;
+    }
+  }
+}
+
+/**
+ * The JSON line for `event`.
+ *
+ * @example
+ * ```ts
+ * import { formatJson } from "./report.ts";
+ * console.log(formatJson({ type: "timeout", seq: 4 })); // {"type":"timeout","seq":4}
+ * ```
+ */
+export function formatJson(event: ReportEvent): string {
+  switch (event.type) {
+    case "start":
+      return JSON.stringify({
+        type: "start",
+        url: event.url,
+        mode: event.mode,
+        size: event.size,
+        handshake_ms: round3(event.handshakeMs),
+      });
+    case "pong":
+      return JSON.stringify({
+        type: "pong",
+        seq: event.seq,
+        rtt_ms: round3(event.rttMs),
+        bytes: event.bytes,
+      });
+    case "timeout":
+      return JSON.stringify({ type: "timeout", seq: event.seq });
+    case "error":
+      return JSON.stringify({
+        type: "error",
+        code: event.code,
+        reason: event.reason,
+      });
+    case "summary": {
+      const { summary } = event;
+      const r = summary.rtt;
+      return JSON.stringify({
+        type: "summary",
+        transmitted: summary.transmitted,
+        received: summary.received,
+        loss: Math.round(summary.loss * 10_000) / 10_000,
+        rtt_ms: r
+          ? {
+            min: round3(r.min),
+            avg: round3(r.avg),
+            max: round3(r.max),
+            mdev: round3(r.mdev),
+            p50: round3(r.p50),
+            p90: round3(r.p90),
+            p99: round3(r.p99),
+          }
+          : null,
+        handshake_ms: event.handshakeMs === undefined
+          ? null
+          : round3(event.handshakeMs),
+      });
+    }
+  }
+}
+
+/**
+ * Writes events as text or JSON lines.
+ *
+ * @example
+ * ```ts
+ * import { Reporter } from "./report.ts";
+ * const reporter = new Reporter(false, (line) => console.log(line));
+ * reporter.report({ type: "timeout", seq: 1 }); // prints "seq=1 timeout"
+ * ```
+ */
+export class Reporter {
+  readonly #json: boolean;
+  readonly #write: (line: string) => void;
+
+  /**
+   * @param json Whether to write JSON lines.
+   * @param write Writes one line (no newline included).
+   */
+  constructor(json: boolean, write: (line: string) => void) {
+    this.#json = json;
+    this.#write = write;
+  }
+
+  /** Writes the lines of one event. */
+  report(event: ReportEvent): void {
+    if (this.#json) this.#write(formatJson(event));
+    else for (const line of formatText(event)) this.#write(line);
+  }
+}

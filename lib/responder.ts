@@ -1,0 +1,218 @@
+/**
+ * The server's side of one session: answers every PING with a PONG, on each
+ * bidirectional stream and on datagrams.
+ *
+ * A malformed frame gets an ERROR and its stream is closed; the session's
+ * other streams, and the process, carry on.
+ *
+ * @module
+ */
+import { streamReleased } from "./_gc.ts";
+import {
+  DecodeError,
+  decodeMessage,
+  DEFAULT_MAX_FRAME_SIZE,
+  encodeFrame,
+  encodeMessage,
+  ErrorCode,
+  Flag,
+  FrameDecoder,
+  type Message,
+  MessageType,
+  pongFor,
+} from "./codec.ts";
+import { logger } from "./log.ts";
+
+const log = logger("responder");
+
+/** Counters a responder keeps for its session. */
+export interface ResponderStats {
+  /** PINGs answered (streams and datagrams). */
+  pongs: number;
+  /** Frames or datagrams refused as malformed. */
+  malformed: number;
+  /** Streams opened by the peer. */
+  streams: number;
+}
+
+/** Options of {@linkcode serveSession}. */
+export interface ResponderOptions {
+  /**
+   * Largest message accepted on a stream or in a datagram.
+   *
+   * @default {65536}
+   */
+  maxFrameSize?: number;
+  /**
+   * Counters to update; pass one object to aggregate many sessions.
+   *
+   * @default {a fresh object}
+   */
+  stats?: ResponderStats;
+}
+
+/**
+ * Serves one session until it closes. Never rejects: failures of the session
+ * or of one stream are logged and end only that session or stream.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveSession } from "./responder.ts";
+ * declare const session: WebTransport;
+ * await serveSession(session, { maxFrameSize: 4096 });
+ * ```
+ */
+export async function serveSession(
+  session: WebTransport,
+  options: ResponderOptions = {},
+): Promise<void> {
+  const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  const stats = options.stats ?? { pongs: 0, malformed: 0, streams: 0 };
+  const streams = acceptStreams(session, maxFrameSize, stats);
+  const datagrams = answerDatagrams(session, maxFrameSize, stats);
+  await Promise.allSettled([session.closed, streams, datagrams]);
+}
+
+async function acceptStreams(
+  session: WebTransport,
+  maxFrameSize: number,
+  stats: ResponderStats,
+): Promise<void> {
+  const reader = session.incomingBidirectionalStreams.getReader();
+  try {
+    for (;;) {
+      const { value: stream, done } = await reader.read();
+      if (done) break;
+      stats.streams++;
+      answerStream(stream, maxFrameSize, stats);
+    }
+  } catch (error) {
+    log.debug("stream accept ended: {error}", { error: String(error) });
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Answers PINGs on one bidirectional stream until the peer ends it.
+ *
+ * @internal Exported for tests.
+ */
+export async function answerStream(
+  stream: WebTransportBidirectionalStream,
+  maxFrameSize: number,
+  stats: ResponderStats,
+): Promise<void> {
+  const reader = stream.readable.getReader();
+  const writer = stream.writable.getWriter();
+  const decoder = new FrameDecoder({ maxFrameSize });
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let messages: Message[];
+      try {
+        messages = decoder.push(value);
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        stats.malformed++;
+        log.debug("malformed frame: {reason}", { reason: error.message });
+        await writer.write(
+          encodeFrame({
+            type: MessageType.ERROR,
+            code: error.errorCode,
+            reason: error.message,
+          }),
+        );
+        await reader.cancel(error.kind).catch(() => {});
+        break;
+      }
+      for (const message of messages) {
+        if (message.type === MessageType.PING) {
+          // Not awaited one by one: a batch of PINGs is written back to back.
+          writer.write(encodeFrame(pongFor(message))).catch(() => {});
+          stats.pongs++;
+          if (message.flags & Flag.FINAL) {
+            await reader.cancel("final").catch(() => {});
+            return await closeWriter(writer);
+          }
+        } else if (message.type === MessageType.ERROR) {
+          log.info("peer reported error {code}: {reason}", {
+            code: message.code,
+            reason: message.reason,
+          });
+        } else {
+          stats.malformed++;
+          await writer.write(encodeFrame({
+            type: MessageType.ERROR,
+            code: ErrorCode.UNEXPECTED,
+            reason: "a server accepts PING and ERROR only",
+          }));
+          await reader.cancel("unexpected").catch(() => {});
+          return await closeWriter(writer);
+        }
+      }
+    }
+    await closeWriter(writer);
+  } catch (error) {
+    log.debug("stream ended: {error}", { error: String(error) });
+    await writer.abort().catch(() => {});
+  } finally {
+    reader.releaseLock();
+    writer.releaseLock();
+    streamReleased();
+  }
+}
+
+async function closeWriter(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+): Promise<void> {
+  await writer.close().catch(() => {});
+}
+
+async function answerDatagrams(
+  session: WebTransport,
+  maxFrameSize: number,
+  stats: ResponderStats,
+): Promise<void> {
+  const reader = session.datagrams.readable.getReader();
+  const writer = session.datagrams.writable.getWriter();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let reply: Uint8Array;
+      try {
+        const message = decodeMessage(value, maxFrameSize);
+        if (message.type === MessageType.PING) {
+          reply = encodeMessage(pongFor(message));
+          stats.pongs++;
+        } else if (message.type === MessageType.ERROR) {
+          continue;
+        } else {
+          stats.malformed++;
+          reply = encodeMessage({
+            type: MessageType.ERROR,
+            code: ErrorCode.UNEXPECTED,
+            reason: "a server accepts PING and ERROR only",
+          });
+        }
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        stats.malformed++;
+        reply = encodeMessage({
+          type: MessageType.ERROR,
+          code: error.errorCode,
+          reason: error.kind,
+        });
+      }
+      // Datagrams are unreliable by contract: a failed send is a lost pong.
+      writer.write(reply).catch(() => {});
+    }
+  } catch (error) {
+    log.debug("datagram loop ended: {error}", { error: String(error) });
+  } finally {
+    reader.releaseLock();
+    writer.releaseLock();
+  }
+}

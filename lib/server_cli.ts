@@ -1,0 +1,124 @@
+/**
+ * The server's command line: flags, defaults, validation and help.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  LOG_FLAG_HELP,
+  LOG_FLAG_SPECS,
+  type LogFlags,
+  parseLogFlags,
+  parseNumber,
+  toUsageError,
+  UsageError,
+} from "./cli.ts";
+
+/** Everything the server was asked to do. */
+export interface ServerConfig extends LogFlags {
+  /** `help` or `version` print and exit; `serve` runs. */
+  action: "serve" | "help" | "version";
+  /** Address to bind. */
+  hostname: string;
+  /** UDP port (0: any free port). */
+  port: number;
+  /** Path served. */
+  path: string;
+  /** PEM certificate file, or `undefined` for an ephemeral certificate. */
+  certFile: string | undefined;
+  /** PEM key file; given exactly when `certFile` is. */
+  keyFile: string | undefined;
+}
+
+/** Defaults of the server's flags. */
+export const SERVER_DEFAULTS = {
+  hostname: "::",
+  port: 4433,
+  path: "/pingpong",
+} as const;
+
+/** The server's `--help` text. */
+export const SERVER_HELP = `Usage: pingpong-server [options]
+
+Serves WebTransport over HTTP/3 and answers every PING with a PONG, on
+streams and datagrams.
+
+Options:
+      --host ADDR      address to bind (default: ${SERVER_DEFAULTS.hostname}, every interface)
+  -p, --port PORT      UDP port, 0 for any free one (default: ${SERVER_DEFAULTS.port})
+      --path PATH      path served; others are refused with 404 (default: ${SERVER_DEFAULTS.path})
+      --cert FILE      PEM certificate chain (with --key); without both, an
+                       ephemeral ECDSA certificate valid 13 days is made and
+                       renewed before it expires
+      --key FILE       PEM private key (with --cert)
+${LOG_FLAG_HELP.join("\n")}
+  -h, --help           show this help
+  -V, --version        show the version
+
+Prints 'listening on https://HOST:PORT/PATH' and 'cert-hash sha-256 HEX' once
+ready. SIGINT or SIGTERM closes sessions with a going-away code and exits 0.
+Exit status: 0 clean stop, 1 runtime failure, 2 usage error.
+`;
+
+/**
+ * Parses the server's arguments.
+ *
+ * @throws {UsageError} naming the bad flag or value.
+ * @example
+ * ```ts
+ * import { parseServerArgs } from "./server_cli.ts";
+ * console.log(parseServerArgs(["--port", "0"]).port); // 0
+ * ```
+ */
+export function parseServerArgs(args: string[]): ServerConfig {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: "string", default: SERVER_DEFAULTS.hostname },
+        port: { type: "string", short: "p" },
+        path: { type: "string", default: SERVER_DEFAULTS.path },
+        cert: { type: "string" },
+        key: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", short: "V", default: false },
+        ...LOG_FLAG_SPECS,
+      },
+    });
+  } catch (error) {
+    throw toUsageError(error);
+  }
+  const { values } = parsed;
+  const base: ServerConfig = {
+    ...parseLogFlags(values),
+    action: "serve",
+    hostname: values.host,
+    port: values.port === undefined
+      ? SERVER_DEFAULTS.port
+      : parseNumber("port", values.port, {
+        min: 0,
+        max: 65_535,
+        integer: true,
+      }),
+    path: values.path,
+    certFile: values.cert,
+    keyFile: values.key,
+  };
+  if (values.help) return { ...base, action: "help" };
+  if (values.version) return { ...base, action: "version" };
+  if (base.hostname.trim() === "") {
+    throw new UsageError("--host must not be empty");
+  }
+  if (!base.path.startsWith("/") || /[\s?#]/.test(base.path)) {
+    throw new UsageError(
+      `--path must start with / and hold no spaces, ? or #, got '${base.path}'`,
+    );
+  }
+  if ((base.certFile === undefined) !== (base.keyFile === undefined)) {
+    throw new UsageError("--cert and --key go together: give both or neither");
+  }
+  return base;
+}
