@@ -24,6 +24,12 @@ const log = logger("server");
 /** Longest delay `setTimeout` honours (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Least time between two renewals, so a generator of short-lived certificates cannot spin. */
+const MIN_RENEWAL_GAP_MS = 1000;
+
+/** Wait before trying again after a failed renewal. */
+const RENEWAL_RETRY_MS = 60_000;
+
 /** Options of {@linkcode PingPongServer.start}. */
 export interface PingPongServerOptions {
   /**
@@ -216,8 +222,8 @@ export class PingPongServer {
     this.#done.add(done);
   }
 
-  #scheduleRenewal(): void {
-    const delay = Math.min(renewalDelay(this.certificate), MAX_TIMER_MS);
+  #scheduleRenewal(minDelayMs = 0): void {
+    const delay = Math.min(Math.max(renewalDelay(this.certificate), minDelayMs), MAX_TIMER_MS);
     this.#renewTimer = setTimeout(async () => {
       if (this.#stopped) return;
       try {
@@ -226,12 +232,11 @@ export class PingPongServer {
         this.#listener.replaceCertificate(next);
         log.info("renewed certificate, new hash {hash}", { hash: next.hash });
         this.#options.onCertificate?.(next);
+        this.#scheduleRenewal(MIN_RENEWAL_GAP_MS);
       } catch (error) {
-        log.error("certificate renewal failed: {error}", {
-          error: String(error),
-        });
+        log.error("certificate renewal failed: {error}", { error: String(error) });
+        this.#scheduleRenewal(RENEWAL_RETRY_MS);
       }
-      this.#scheduleRenewal();
     }, delay);
   }
 }

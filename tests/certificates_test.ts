@@ -1,0 +1,107 @@
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import assert from "node:assert/strict";
+import {
+  CertificateError,
+  generateCertificate,
+  loadCertificate,
+  MAX_PINNABLE_VALIDITY_MS,
+  parseCertHash,
+  renewalDelay,
+  sha256Hex,
+} from "../lib/certificates.ts";
+
+Deno.test("generateCertificate() makes an ECDSA P-256 certificate valid at most 14 days", async () => {
+  const now = new Date("2026-01-01T00:00:00Z");
+  const bundle = await generateCertificate({ now });
+  const cert = new x509.X509Certificate(bundle.certPem);
+  const algorithm = cert.publicKey.algorithm as EcKeyAlgorithm;
+  assert.equal(algorithm.name, "ECDSA");
+  assert.equal(algorithm.namedCurve, "P-256");
+  const span = cert.notAfter.getTime() - cert.notBefore.getTime();
+  assert.ok(span <= MAX_PINNABLE_VALIDITY_MS, `validity ${span} ms`);
+  assert.ok(cert.notBefore <= now && cert.notAfter > now);
+  assert.match(bundle.keyPem, /-----BEGIN PRIVATE KEY-----/);
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  assert.ok(san);
+  assert.deepEqual(san.names.items.map((name) => name.value), [
+    "localhost",
+    "127.0.0.1",
+    "::1",
+  ]);
+});
+
+Deno.test("generateCertificate()'s hash is the SHA-256 of the certificate's DER", async () => {
+  const bundle = await generateCertificate();
+  const der = new x509.X509Certificate(bundle.certPem).rawData;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+  assert.equal(
+    bundle.hash,
+    Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""),
+  );
+  assert.match(bundle.hash, /^[0-9a-f]{64}$/);
+});
+
+Deno.test("generateCertificate() refuses a validity over 14 days", async () => {
+  await assert.rejects(
+    generateCertificate({ validityMs: MAX_PINNABLE_VALIDITY_MS }),
+    RangeError,
+  );
+  await assert.rejects(generateCertificate({ validityMs: 0 }), RangeError);
+});
+
+Deno.test("loadCertificate() reads back what generateCertificate() wrote", async () => {
+  const made = await generateCertificate();
+  const loaded = await loadCertificate(made.certPem, made.keyPem);
+  assert.equal(loaded.hash, made.hash);
+  assert.equal(loaded.notAfter.getTime(), made.notAfter.getTime());
+});
+
+Deno.test("loadCertificate() names what is wrong with bad PEM", async () => {
+  const made = await generateCertificate();
+  await assert.rejects(loadCertificate("hello", made.keyPem), CertificateError);
+  await assert.rejects(
+    loadCertificate(made.certPem, "not a key"),
+    /no PRIVATE KEY block/,
+  );
+});
+
+Deno.test("renewalDelay() renews a day early, or at 80% of a short life", () => {
+  const day = 24 * 60 * 60 * 1000;
+  const start = new Date(0);
+  assert.equal(
+    renewalDelay({ notBefore: start, notAfter: new Date(13 * day) }, start),
+    12 * day,
+  );
+  assert.equal(
+    renewalDelay({ notBefore: start, notAfter: new Date(10_000) }, start),
+    8000,
+  );
+  assert.equal(
+    renewalDelay(
+      { notBefore: start, notAfter: new Date(10_000) },
+      new Date(20_000),
+    ),
+    0,
+  );
+});
+
+Deno.test("parseCertHash() accepts plain and colon-separated hex, and nothing else", () => {
+  const hex = "0123456789abcdef".repeat(4);
+  const bytes = parseCertHash(hex);
+  assert.equal(bytes.length, 32);
+  assert.equal(bytes[1], 0x23);
+  assert.deepEqual(
+    parseCertHash(hex.toUpperCase().match(/../g)!.join(":")),
+    bytes,
+  );
+  assert.throws(() => parseCertHash(hex.slice(2)), RangeError);
+  assert.throws(() => parseCertHash(hex.slice(2) + "zz"), RangeError);
+});
+
+Deno.test("sha256Hex() hashes the empty input to the known value", async () => {
+  assert.equal(
+    await sha256Hex(new Uint8Array()),
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  );
+});

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../lib/cli.ts";
+import {
+  CLIENT_HELP,
+  parseClientArgs,
+  parseServerUrl,
+} from "../lib/client_cli.ts";
+
+const URL_ = "https://127.0.0.1:4433/pingpong";
+const HASH = "ab".repeat(32);
+
+Deno.test("parseClientArgs() applies the documented defaults", () => {
+  const config = parseClientArgs([URL_]);
+  assert.equal(config.action, "ping");
+  assert.equal(config.url, URL_);
+  assert.equal(config.count, Infinity);
+  assert.equal(config.intervalMs, 1000);
+  assert.equal(config.size, 64);
+  assert.equal(config.timeoutMs, 2000);
+  assert.equal(config.mode, "stream");
+  assert.equal(config.certHash, undefined);
+  assert.equal(config.json, false);
+  assert.equal(config.logLevel, "warning");
+});
+
+Deno.test("parseClientArgs() reads every flag, long and short", () => {
+  const config = parseClientArgs([
+    "-c",
+    "5",
+    "-i",
+    "0",
+    "-s",
+    "100",
+    "-W",
+    "0.5",
+    "-m",
+    "datagram",
+    "--cert-hash",
+    HASH,
+    "--json",
+    "--log-level",
+    "debug",
+    "--log-format",
+    "json",
+    URL_,
+  ]);
+  assert.equal(config.count, 5);
+  assert.equal(config.intervalMs, 0);
+  assert.equal(config.size, 100);
+  assert.equal(config.timeoutMs, 500);
+  assert.equal(config.mode, "datagram");
+  assert.equal(config.certHash?.length, 32);
+  assert.equal(config.json, true);
+  assert.equal(config.logFormat, "json");
+});
+
+Deno.test("parseClientArgs() rejects bad values with a message naming the flag", () => {
+  const cases: [string[], RegExp][] = [
+    [["-c", "0", URL_], /--count must be at least 1/],
+    [["-c", "2.5", URL_], /--count must be a whole number/],
+    [["-c", "x", URL_], /--count must be a whole number, got 'x'/],
+    [["--interval=-1", URL_], /--interval must be from 0/],
+    [["-s", "10", URL_], /--size must be from 19 to 65536/],
+    [["-W", "0", URL_], /--timeout must be from 0.001/],
+    [
+      ["-m", "carrier-pigeon", URL_],
+      /--mode must be one of stream, datagram, stream-per-ping/,
+    ],
+    [
+      ["--cert-hash", "abc", URL_],
+      /--cert-hash: a certificate hash is 64 hex digits/,
+    ],
+    [["--log-level", "loud", URL_], /--log-level must be one of/],
+    [["--bogus", URL_], /Unknown option '--bogus'/],
+    [["-c"], /argument missing/],
+    [[], /missing the server URL/],
+    [[URL_, URL_], /expected one URL, got 2/],
+    [["http://127.0.0.1:4433/"], /start with https:\/\//],
+    [["not a url"], /not a URL/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseClientArgs(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError, `${args.join(" ")}: ${error}`);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("parseClientArgs() answers --help and --version without a URL", () => {
+  assert.equal(parseClientArgs(["--help"]).action, "help");
+  assert.equal(parseClientArgs(["-V"]).action, "version");
+});
+
+Deno.test("the client's --help lists every flag with its default", () => {
+  for (
+    const flag of [
+      "--count",
+      "--interval",
+      "--size",
+      "--timeout",
+      "--mode",
+      "--cert-hash",
+      "--json",
+      "--log-level",
+      "--log-format",
+      "--help",
+      "--version",
+    ]
+  ) {
+    assert.ok(CLIENT_HELP.includes(flag), flag);
+  }
+  assert.match(CLIENT_HELP, /default: 1\)/);
+  assert.match(CLIENT_HELP, /default: 64\)/);
+});
+
+Deno.test("parseServerUrl() refuses credentials in the URL", () => {
+  assert.throws(
+    () => parseServerUrl("https://u:p@host:1/"),
+    /user name or password/,
+  );
+  assert.equal(parseServerUrl("https://[::1]:4433/x"), "https://[::1]:4433/x");
+});

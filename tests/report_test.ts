@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { formatJson, formatText, Reporter } from "../lib/report.ts";
+import type { RunSummary } from "../lib/stats.ts";
+
+const summary: RunSummary = {
+  transmitted: 3,
+  received: 2,
+  loss: 1 / 3,
+  rtt: {
+    min: 0.1,
+    avg: 0.2,
+    max: 0.3,
+    mdev: 0.08165,
+    p50: 0.1,
+    p90: 0.3,
+    p99: 0.3,
+  },
+};
+
+Deno.test("formatText() prints replies and the summary like ping(8)", () => {
+  assert.deepEqual(
+    formatText({ type: "pong", seq: 3, rttMs: 0.41234, bytes: 64 }),
+    [
+      "seq=3 bytes=64 time=0.412 ms",
+    ],
+  );
+  assert.deepEqual(
+    formatText({
+      type: "summary",
+      url: "https://h/p",
+      summary,
+      handshakeMs: 12.3456,
+    }),
+    [
+      "",
+      "--- https://h/p ping statistics ---",
+      "3 transmitted, 2 received, 33.3% loss",
+      "rtt min/avg/max/mdev = 0.100/0.200/0.300/0.082 ms",
+      "rtt p50/p90/p99 = 0.100/0.300/0.300 ms",
+      "handshake 12.346 ms",
+    ],
+  );
+});
+
+Deno.test("formatJson() emits the documented objects", () => {
+  assert.deepEqual(
+    JSON.parse(formatJson({ type: "pong", seq: 3, rttMs: 0.41234, bytes: 64 })),
+    {
+      type: "pong",
+      seq: 3,
+      rtt_ms: 0.412,
+      bytes: 64,
+    },
+  );
+  assert.deepEqual(JSON.parse(formatJson({ type: "timeout", seq: 4 })), {
+    type: "timeout",
+    seq: 4,
+  });
+  const parsed = JSON.parse(
+    formatJson({ type: "summary", url: "u", summary, handshakeMs: 1 }),
+  );
+  assert.equal(parsed.type, "summary");
+  assert.equal(parsed.transmitted, 3);
+  assert.equal(parsed.received, 2);
+  assert.equal(parsed.loss, 0.3333);
+  assert.deepEqual(Object.keys(parsed.rtt_ms), [
+    "min",
+    "avg",
+    "max",
+    "mdev",
+    "p50",
+    "p90",
+    "p99",
+  ]);
+  assert.equal(parsed.handshake_ms, 1);
+});
+
+Deno.test("formatJson() reports null RTT figures when nothing came back", () => {
+  const parsed = JSON.parse(formatJson({
+    type: "summary",
+    url: "u",
+    summary: { transmitted: 1, received: 0, loss: 1, rtt: undefined },
+    handshakeMs: undefined,
+  }));
+  assert.equal(parsed.rtt_ms, null);
+  assert.equal(parsed.handshake_ms, null);
+});
+
+Deno.test("Reporter writes JSON lines or text lines", () => {
+  const lines: string[] = [];
+  new Reporter(true, (line) => lines.push(line)).report({
+    type: "timeout",
+    seq: 1,
+  });
+  new Reporter(false, (line) => lines.push(line)).report({
+    type: "timeout",
+    seq: 1,
+  });
+  assert.deepEqual(lines, ['{"type":"timeout","seq":1}', "seq=1 timeout"]);
+});

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../lib/cli.ts";
+import { parseServerArgs, SERVER_HELP } from "../lib/server_cli.ts";
+
+Deno.test("parseServerArgs() applies the documented defaults", () => {
+  const config = parseServerArgs([]);
+  assert.equal(config.action, "serve");
+  assert.equal(config.hostname, "::");
+  assert.equal(config.port, 4433);
+  assert.equal(config.path, "/pingpong");
+  assert.equal(config.certFile, undefined);
+  assert.equal(config.keyFile, undefined);
+});
+
+Deno.test("parseServerArgs() reads host, port, path, cert and key", () => {
+  const config = parseServerArgs([
+    "--host",
+    "127.0.0.1",
+    "-p",
+    "0",
+    "--path",
+    "/x",
+    "--cert",
+    "c.pem",
+    "--key",
+    "k.pem",
+  ]);
+  assert.deepEqual(
+    [
+      config.hostname,
+      config.port,
+      config.path,
+      config.certFile,
+      config.keyFile,
+    ],
+    ["127.0.0.1", 0, "/x", "c.pem", "k.pem"],
+  );
+});
+
+Deno.test("parseServerArgs() rejects bad values with a message naming the flag", () => {
+  const cases: [string[], RegExp][] = [
+    [["--port", "65536"], /--port must be from 0 to 65535/],
+    [["--port", "http"], /--port must be a whole number/],
+    [["--path", "pingpong"], /--path must start with \//],
+    [["--path", "/a b"], /--path must start with \//],
+    [["--cert", "c.pem"], /--cert and --key go together/],
+    [["--key", "k.pem"], /--cert and --key go together/],
+    [["--host", ""], /--host must not be empty/],
+    [["extra"], /Unexpected argument 'extra'/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseServerArgs(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError, `${args.join(" ")}: ${error}`);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("the server's --help lists every flag with its default", () => {
+  for (
+    const flag of [
+      "--host",
+      "--port",
+      "--path",
+      "--cert",
+      "--key",
+      "--log-level",
+      "--help",
+    ]
+  ) {
+    assert.ok(SERVER_HELP.includes(flag), flag);
+  }
+  assert.match(SERVER_HELP, /default: 4433/);
+  assert.match(SERVER_HELP, /default: \/pingpong/);
+});
