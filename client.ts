@@ -57,10 +57,11 @@ async function ping(
       signal,
     });
   } catch (error) {
-    if (error instanceof ConnectError) {
-      throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
+    if (!(error instanceof ConnectError)) throw error;
+    if (error.closeCode === CloseCode.NOT_FOUND) {
+      throw pathRefused(config.url, error.reason);
     }
-    throw error;
+    throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
   }
   const { session, handshakeMs } = connected;
   reporter.report({
@@ -97,12 +98,7 @@ async function ping(
     await closeSession(session);
   }
   if (failure?.closeCode === CloseCode.NOT_FOUND) {
-    throw new ExitError(
-      ExitCode.USAGE,
-      `server refused path ${new URL(config.url).pathname}: ${
-        failure.reason || "not found"
-      }`,
-    );
+    throw pathRefused(config.url, failure.reason);
   }
   const summary = stats.summary();
   reporter.report({ type: "summary", url: config.url, summary, handshakeMs });
@@ -110,6 +106,13 @@ async function ping(
     throw new ExitError(ExitCode.USAGE, failure.message, { cause: failure });
   }
   return summary.received === summary.transmitted ? ExitCode.OK : ExitCode.LOSS;
+}
+
+function pathRefused(url: string, reason: string): ExitError {
+  return new ExitError(
+    ExitCode.USAGE,
+    `server refused path ${new URL(url).pathname}: ${reason || "not found"}`,
+  );
 }
 
 /** Closes `session` and gives the close a moment to reach the server. */

@@ -223,7 +223,10 @@ export class PingPongServer {
   }
 
   #scheduleRenewal(minDelayMs = 0): void {
-    const delay = Math.min(Math.max(renewalDelay(this.certificate), minDelayMs), MAX_TIMER_MS);
+    const delay = Math.min(
+      Math.max(renewalDelay(this.certificate), minDelayMs),
+      MAX_TIMER_MS,
+    );
     this.#renewTimer = setTimeout(async () => {
       if (this.#stopped) return;
       try {
@@ -234,7 +237,9 @@ export class PingPongServer {
         this.#options.onCertificate?.(next);
         this.#scheduleRenewal(MIN_RENEWAL_GAP_MS);
       } catch (error) {
-        log.error("certificate renewal failed: {error}", { error: String(error) });
+        log.error("certificate renewal failed: {error}", {
+          error: String(error),
+        });
         this.#scheduleRenewal(RENEWAL_RETRY_MS);
       }
     }, delay);

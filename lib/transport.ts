@@ -98,10 +98,12 @@ export class WebTransportListener {
    */
   replaceCertificate(certificate: CertificateBundle): void {
     if (this.#closed) return;
-    const old = this.#listener;
+    // Stop first: Deno's endpoint has one acceptor, and stopping the old
+    // listener after listening anew would stop the new one too. A client
+    // arriving in between is not lost: QUIC resends its Initial packet.
+    this.#listener.stop();
     this.#listener = this.#listen(certificate);
     this.#certificate = certificate;
-    old.stop();
   }
 
   /** Stops accepting new connections; open sessions stay open. */
@@ -221,6 +223,7 @@ export function listenWebTransport(
 
 /** Why a connection attempt failed. */
 export type ConnectErrorKind =
+  | "closed"
   | "timeout"
   | "certificate"
   | "refused"
@@ -243,16 +246,27 @@ export type ConnectErrorKind =
 export class ConnectError extends Error {
   /** What went wrong. */
   readonly kind: ConnectErrorKind;
+  /** With kind `closed`: the code the server closed the session with. */
+  readonly closeCode: number | undefined;
+  /** With kind `closed`: the reason the server gave. */
+  readonly reason: string;
 
   /**
    * @param kind What went wrong.
    * @param message One line naming the cause.
-   * @param options Standard error options (`cause`).
+   * @param options Standard error options (`cause`), and the server's close
+   * code and reason when it closed the session.
    */
-  constructor(kind: ConnectErrorKind, message: string, options?: ErrorOptions) {
+  constructor(
+    kind: ConnectErrorKind,
+    message: string,
+    options?: ErrorOptions & { closeCode?: number; reason?: string },
+  ) {
     super(message, options);
     this.name = "ConnectError";
     this.kind = kind;
+    this.closeCode = options?.closeCode;
+    this.reason = options?.reason ?? "";
   }
 }
 
@@ -357,18 +371,57 @@ export async function connectWebTransport(
   try {
     await Promise.race([session.ready, deadline]);
   } catch (cause) {
-    try {
-      session.close();
-    } catch {
-      // Closing a session that never opened may throw; there is nothing to free.
+    if (cause instanceof ConnectError) {
+      closeQuietly(session);
+      throw cause;
     }
-    if (cause instanceof ConnectError) throw cause;
+    // A server that closes the session at once (wrong path, refused token)
+    // makes `ready` fail with a bare "Bad resource ID"; `closed` holds why.
+    const info = await settledWithin(session.closed, CLOSE_INFO_WAIT_MS);
+    closeQuietly(session);
+    if (info?.closeCode !== undefined) {
+      throw new ConnectError(
+        "closed",
+        `${where} closed the session with code ${info.closeCode}${
+          info.reason ? `: ${info.reason}` : ""
+        }`,
+        { cause, closeCode: info.closeCode, reason: info.reason ?? "" },
+      );
+    }
     throw classifyFailure(where, cause);
   } finally {
     clearTimeout(timer);
     if (onAbort) options.signal?.removeEventListener("abort", onAbort);
   }
   return { session, handshakeMs: performance.now() - started };
+}
+
+/** How long a failed handshake waits for the server's close code. */
+const CLOSE_INFO_WAIT_MS = 250;
+
+function closeQuietly(session: WebTransport): void {
+  try {
+    session.close();
+  } catch {
+    // Closing a session that never opened may throw; there is nothing to free.
+  }
+}
+
+async function settledWithin<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise.catch(() => undefined),
+      new Promise<undefined>((resolve) =>
+        timer = setTimeout(() => resolve(undefined), ms)
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function classifyFailure(where: string, cause: unknown): ConnectError {

@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import {
+  decodeMessage,
+  encodeFrame,
+  encodeMessage,
+  ErrorCode,
+  Flag,
+  FrameDecoder,
+  makePing,
+  type Message,
+  MessageType,
+} from "../lib/codec.ts";
+import {
+  openSession,
+  readMessages,
+  startInProcessServer,
+} from "./support/in_process.ts";
+
+Deno.test("serveSession() answers PINGs on a stream with PONGs in order", async () => {
+  await using server = await startInProcessServer();
+  using session = await openSession(server);
+  const stream = await session.createBidirectionalStream();
+  const writer = stream.writable.getWriter();
+  const reader = stream.readable.getReader();
+  const decoder = new FrameDecoder();
+  for (let seq = 1; seq <= 5; seq++) {
+    await writer.write(encodeFrame(makePing(seq, seq * 10, 40)));
+  }
+  const replies = await readMessages(reader, (chunk) => decoder.push(chunk), 5);
+  assert.deepEqual(
+    replies.map((m) =>
+      m.type === MessageType.PONG ? [m.seq, m.timestamp, m.padding.length] : []
+    ),
+    [1, 2, 3, 4, 5].map((seq) => [seq, seq * 10, 40 - 19]),
+  );
+  assert.equal(server.stats.pongs, 5);
+});
+
+Deno.test("serveSession() answers a malformed frame with ERROR and keeps the session's other streams", async () => {
+  await using server = await startInProcessServer();
+  using session = await openSession(server);
+  const good = await session.createBidirectionalStream();
+  const goodWriter = good.writable.getWriter();
+  const goodReader = good.readable.getReader();
+  const goodDecoder = new FrameDecoder();
+  await goodWriter.write(encodeFrame(makePing(1, 0)));
+  assert.equal(
+    (await readMessages(goodReader, (c) => goodDecoder.push(c), 1)).length,
+    1,
+  );
+
+  const bad = await session.createBidirectionalStream();
+  const badWriter = bad.writable.getWriter();
+  const badReader = bad.readable.getReader();
+  await badWriter.write(new Uint8Array([3, 9, 1, 0])); // version 9
+  const [error] = await readMessages(
+    badReader,
+    (c) => new FrameDecoder().push(c),
+    1,
+  );
+  assert.equal(error.type, MessageType.ERROR);
+  assert.equal(
+    error.type === MessageType.ERROR && error.code,
+    ErrorCode.MALFORMED,
+  );
+  assert.match(
+    error.type === MessageType.ERROR ? error.reason : "",
+    /unknown protocol version 9/,
+  );
+
+  await goodWriter.write(encodeFrame(makePing(2, 0)));
+  const [pong] = await readMessages(goodReader, (c) => goodDecoder.push(c), 1);
+  assert.equal(pong.type === MessageType.PONG && pong.seq, 2);
+  assert.equal(server.stats.malformed, 1);
+  assert.equal(server.sessionCount, 1);
+});
+
+Deno.test("serveSession() refuses a frame length above the maximum with TOO_LARGE", async () => {
+  await using server = await startInProcessServer({ maxFrameSize: 100 });
+  using session = await openSession(server);
+  const stream = await session.createBidirectionalStream();
+  const writer = stream.writable.getWriter();
+  await writer.write(encodeFrame(makePing(1, 0, 200)));
+  const [reply] = await readMessages(
+    stream.readable.getReader(),
+    (c) => new FrameDecoder().push(c),
+    1,
+  );
+  assert.equal(
+    reply.type === MessageType.ERROR && reply.code,
+    ErrorCode.TOO_LARGE,
+  );
+});
+
+Deno.test("serveSession() refuses a PONG sent to the server with UNEXPECTED", async () => {
+  await using server = await startInProcessServer();
+  using session = await openSession(server);
+  const stream = await session.createBidirectionalStream();
+  const pong = { ...makePing(1, 0), type: MessageType.PONG } as Message;
+  await stream.writable.getWriter().write(encodeFrame(pong));
+  const [reply] = await readMessages(
+    stream.readable.getReader(),
+    (c) => new FrameDecoder().push(c),
+    1,
+  );
+  assert.equal(
+    reply.type === MessageType.ERROR && reply.code,
+    ErrorCode.UNEXPECTED,
+  );
+});
+
+Deno.test("serveSession() answers datagram PINGs, and malformed datagrams with a short ERROR", async () => {
+  await using server = await startInProcessServer();
+  using session = await openSession(server);
+  const writer = session.datagrams.writable.getWriter();
+  const reader = session.datagrams.readable.getReader();
+  await writer.write(encodeMessage(makePing(7, 1.5, 64)));
+  const [pong] = await readMessages(reader, (c) => [decodeMessage(c)], 1);
+  assert.deepEqual(
+    pong.type === MessageType.PONG &&
+      [pong.seq, pong.timestamp, pong.padding.length],
+    [7, 1.5, 64 - 19],
+  );
+  const garbage = new Uint8Array(100).fill(0xff);
+  await writer.write(garbage);
+  const [error] = await readMessages(reader, (c) => [decodeMessage(c)], 1);
+  assert.equal(error.type, MessageType.ERROR);
+  // No amplification: the answer to a bad datagram is smaller than it.
+  assert.ok(encodeMessage(error).length < garbage.length);
+});
+
+Deno.test("serveSession() serves more than 100 FINAL-flagged streams in one session", async () => {
+  await using server = await startInProcessServer();
+  using session = await openSession(server);
+  for (let seq = 1; seq <= 150; seq++) {
+    const stream = await session.createBidirectionalStream();
+    const ping = makePing(seq, 0);
+    ping.flags = Flag.FINAL;
+    await stream.writable.getWriter().write(encodeFrame(ping));
+    const reader = stream.readable.getReader();
+    const [pong] = await readMessages(
+      reader,
+      (c) => new FrameDecoder().push(c),
+      1,
+    );
+    assert.equal(pong.type === MessageType.PONG && pong.seq, seq);
+    assert.equal(pong.type === MessageType.PONG && pong.flags, Flag.FINAL);
+    await reader.cancel();
+  }
+  assert.equal(server.stats.streams, 150);
+});
