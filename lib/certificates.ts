@@ -154,10 +154,13 @@ export async function loadCertificate(
 ): Promise<CertificateBundle> {
   let cert: x509.X509Certificate;
   try {
-    const chain = new x509.X509Certificates();
-    chain.import(certPem);
-    if (chain.length === 0) throw new Error("no CERTIFICATE block");
-    cert = chain[0];
+    // X509Certificates.import() reads a PEM chain as PKCS #7 and fails on
+    // plain CERTIFICATE blocks: take the first block, the server's own.
+    const block = certPem.match(
+      /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/,
+    );
+    if (!block) throw new Error("no CERTIFICATE block");
+    cert = new x509.X509Certificate(block[0]);
   } catch (cause) {
     throw new CertificateError(
       `not a PEM certificate: ${(cause as Error).message}`,

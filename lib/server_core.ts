@@ -164,6 +164,10 @@ export class PingPongServer {
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
     this.#listener.stopAccepting();
+    // Pongs already written are still in QUIC's send buffers; closing a
+    // session discards them, so give them a moment (loopback needs < 1 ms).
+    const flushMs = Math.min(100, graceMs / 10);
+    await new Promise((resolve) => setTimeout(resolve, flushMs));
     for (const session of this.#sessions) {
       try {
         session.close({
