@@ -81,7 +81,8 @@ function _portBusy(error: unknown): boolean {
  * ```
  */
 export function statusLine(server: PingPongServer): string {
+  const memory = Deno.memoryUsage();
   return `status sessions=${server.sessionCount} pongs=${server.stats.pongs} rss_kib=${
-    Math.round(Deno.memoryUsage().rss / 1024)
-  }`;
+    Math.round(memory.rss / 1024)
+  } heap_used_kib=${Math.round(memory.heapUsed / 1024)}`;
 }

@@ -53,6 +53,13 @@ export interface UdpProxyOptions {
    */
   dropRate?: number;
   /**
+   * Which packets the drop rate applies to: `to-server` makes a ping's loss
+   * equal to the rate, `both` makes it `1 - (1 - rate)^2`.
+   *
+   * @default {"both"}
+   */
+  dropDirection?: "both" | "to-server" | "to-client";
+  /**
    * Delay added to every packet, ms.
    *
    * @default {0}
@@ -141,13 +148,19 @@ export function startUdpProxy(options: UdpProxyOptions): UdpProxy {
   const front = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
   const flows = new Map<string, Flow>();
 
+  const direction = options.dropDirection ?? "both";
   const pass = (
     conn: Deno.DatagramConn,
     data: Uint8Array,
     to: Deno.NetAddr,
   ) => {
     if (partitioned) return void counters.blackholed++;
-    if (dropRate > 0 && random() < dropRate) return void counters.dropped++;
+    const toServer = conn !== front;
+    const lossy = direction === "both" ||
+      (direction === "to-server") === toServer;
+    if (lossy && dropRate > 0 && random() < dropRate) {
+      return void counters.dropped++;
+    }
     const wait = delayMs + (jitterMs > 0 ? random() * jitterMs : 0);
     const send = () => {
       if (closed) return;
