@@ -181,7 +181,9 @@ export class PingPongServer {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.allSettled([...this.#done]),
-      new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+      new Promise((resolve) =>
+        timer = setTimeout(resolve, Math.max(0, graceMs - flushMs))
+      ),
     ]);
     clearTimeout(timer);
     this.#listener.close();

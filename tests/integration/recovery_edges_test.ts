@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { parseCertHash } from "../../lib/certificates.ts";
 import { connectWebTransport } from "../../lib/transport.ts";
 import { spawnClient } from "../support/live_client.ts";
+import { startUdpProxy } from "../support/udp_proxy.ts";
 import {
   jsonLines,
   rootPath,
@@ -169,4 +170,32 @@ Deno.test("a session that sends garbage and resets streams does not disturb anot
   assert.equal(result.code, 0, result.stderr);
   const summary = jsonLines(result.stdout).at(-1)!;
   assert.equal(summary.received, 50);
+});
+
+Deno.test("SIGTERM with a client that cannot answer still exits 0 within --drain-timeout", async () => {
+  const server = await startServer({ args: ["--drain-timeout", "1"] });
+  try {
+    await using proxy = startUdpProxy({
+      target: { hostname: "127.0.0.1", port: server.port },
+    });
+    await using client = spawnClient([
+      `https://127.0.0.1:${proxy.addr.port}/pingpong`,
+      "--cert-hash",
+      server.certHash,
+      "-i",
+      "0.05",
+      "--no-reconnect",
+    ]);
+    await client.waitForLine(/^seq=5 /);
+    // Neither the going-away nor the client's close can cross any more.
+    proxy.partition(true);
+    const signalled = performance.now();
+    const status = await server.stop("SIGTERM");
+    const drainMs = performance.now() - signalled;
+    assert.equal(status.code, 0, server.stderr.join("\n"));
+    // At most 1 s of drain; 1.5 s more for the process to end on a busy machine.
+    assert.ok(drainMs <= 2500, `drained in ${drainMs} ms`);
+  } finally {
+    await server.stop("SIGKILL");
+  }
 });
