@@ -154,13 +154,10 @@ export async function loadCertificate(
 ): Promise<CertificateBundle> {
   let cert: x509.X509Certificate;
   try {
-    // X509Certificates.import() reads a PEM chain as PKCS #7 and fails on
-    // plain CERTIFICATE blocks: take the first block, the server's own.
-    const block = certPem.match(
-      /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/,
-    );
-    if (!block) throw new Error("no CERTIFICATE block");
-    cert = new x509.X509Certificate(block[0]);
+    const blocks = x509.PemConverter.decodeWithHeaders(certPem)
+      .filter((block) => block.type === "CERTIFICATE");
+    if (blocks.length === 0) throw new Error("no CERTIFICATE block");
+    cert = new x509.X509Certificate(blocks[0].rawData);
   } catch (cause) {
     throw new CertificateError(
       `not a PEM certificate: ${(cause as Error).message}`,
