@@ -314,14 +314,12 @@ export async function pingWithReconnect(
     session = next.session;
     reconnects++;
     const back = performance.now();
-    // Like ping(8) during an outage: every interval that passed is a ping lost.
-    const left = count - stats.transmitted;
-    const missed = intervalMs > 0
-      ? Math.min(
-        left,
-        Math.max(0, Math.ceil((back - outcome.lastSentAt) / intervalMs) - 1),
-      )
-      : 0;
+    const missed = missedSlots(
+      outcome.lastSentAt,
+      back,
+      intervalMs,
+      count - stats.transmitted,
+    );
     for (let i = 0; i < missed; i++) stats.sent();
     options.onReconnect?.({
       downMs: back - lostAt,
@@ -335,6 +333,29 @@ export async function pingWithReconnect(
     }
   }
   return { stats, handshakeMs: first.handshakeMs, reconnects };
+}
+
+/**
+ * Ping slots that fell in an outage: like ping(8), which goes on sending
+ * during an outage, every interval after the last ping sent (at `lastSentAt`)
+ * and before the new session (at `back`) is a ping lost. At most `left`;
+ * none when pings go back to back (`intervalMs` 0).
+ *
+ * @example
+ * ```ts
+ * import { missedSlots } from "./reconnect.ts";
+ * console.log(missedSlots(1000, 6050, 100, Infinity)); // 50
+ * ```
+ */
+export function missedSlots(
+  lastSentAt: number,
+  back: number,
+  intervalMs: number,
+  left: number,
+): number {
+  if (intervalMs <= 0) return 0;
+  const slots = Math.ceil((back - lastSentAt) / intervalMs) - 1;
+  return Math.max(0, Math.min(left, slots));
 }
 
 /** Runs pings over one session until the run ends or the session is lost. */
