@@ -18,10 +18,10 @@ import {
   VERSION,
 } from "./lib/cli.ts";
 import { CloseCode } from "./lib/codec.ts";
-import { runPings, SessionClosedError } from "./lib/pinger.ts";
+import { SessionClosedError } from "./lib/pinger.ts";
+import { pingWithReconnect, ReconnectFailedError } from "./lib/reconnect.ts";
 import { Reporter } from "./lib/report.ts";
-import { RttStats } from "./lib/stats.ts";
-import { ConnectError, connectWebTransport } from "./lib/transport.ts";
+import { ConnectError } from "./lib/transport.ts";
 
 async function main(args: string[]): Promise<number> {
   const config = parseClientArgs(args);
@@ -49,85 +49,67 @@ async function ping(
   signal: AbortSignal,
 ): Promise<number> {
   const reporter = new Reporter(config.json, (line) => console.log(line));
-  let connected;
+  let result;
   try {
-    connected = await connectWebTransport(config.url, {
+    result = await pingWithReconnect({
+      url: config.url,
       certHash: config.certHash,
-      timeoutMs: config.timeoutMs,
-      signal,
-    });
-  } catch (error) {
-    if (!(error instanceof ConnectError)) throw error;
-    if (error.closeCode === CloseCode.NOT_FOUND) {
-      throw pathRefused(config.url, error.reason);
-    }
-    throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
-  }
-  const { session, handshakeMs } = connected;
-  reporter.report({
-    type: "start",
-    url: config.url,
-    mode: config.mode,
-    size: config.size,
-    handshakeMs,
-  });
-  const stats = new RttStats();
-  let failure: SessionClosedError | undefined;
-  try {
-    await runPings(session, {
+      connectTimeoutMs: config.timeoutMs,
       mode: config.mode,
       count: config.count,
       intervalMs: config.intervalMs,
       size: config.size,
       timeoutMs: config.timeoutMs,
       signal,
-      stats,
+      policy: {
+        enabled: config.reconnect,
+        maxRetries: config.maxRetries,
+        maxDelayMs: config.retryMaxDelayMs,
+        deadAfterMs: config.deadAfterMs,
+      },
+      onConnected: (handshakeMs) =>
+        reporter.report({
+          type: "start",
+          url: config.url,
+          mode: config.mode,
+          size: config.size,
+          handshakeMs,
+        }),
       onReply: (seq, rttMs, bytes) =>
         reporter.report({ type: "pong", seq, rttMs, bytes }),
       onTimeout: (seq) => reporter.report({ type: "timeout", seq }),
       onError: (code, reason) =>
         reporter.report({ type: "error", code, reason }),
+      onDisconnect: (reason) => reporter.report({ type: "disconnect", reason }),
+      onReconnect: (info) => reporter.report({ type: "reconnect", ...info }),
     });
   } catch (error) {
     if (error instanceof RangeError) {
       throw new UsageError(error.message, { cause: error });
     }
-    if (!(error instanceof SessionClosedError)) throw error;
-    failure = error;
-  } finally {
-    await closeSession(session);
+    if (
+      (error instanceof SessionClosedError || error instanceof ConnectError) &&
+      error.closeCode === CloseCode.NOT_FOUND
+    ) {
+      throw new ExitError(
+        ExitCode.USAGE,
+        `server refused path ${new URL(config.url).pathname}: ${
+          error.reason || "not found"
+        }`,
+      );
+    }
+    if (
+      error instanceof ConnectError || error instanceof SessionClosedError ||
+      error instanceof ReconnectFailedError
+    ) {
+      throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
+    }
+    throw error;
   }
-  if (failure?.closeCode === CloseCode.NOT_FOUND) {
-    throw pathRefused(config.url, failure.reason);
-  }
+  const { stats, handshakeMs } = result;
   const summary = stats.summary();
   reporter.report({ type: "summary", url: config.url, summary, handshakeMs });
-  if (failure) {
-    throw new ExitError(ExitCode.USAGE, failure.message, { cause: failure });
-  }
   return summary.received === summary.transmitted ? ExitCode.OK : ExitCode.LOSS;
-}
-
-function pathRefused(url: string, reason: string): ExitError {
-  return new ExitError(
-    ExitCode.USAGE,
-    `server refused path ${new URL(url).pathname}: ${reason || "not found"}`,
-  );
-}
-
-/** Closes `session` and gives the close a moment to reach the server. */
-async function closeSession(session: WebTransport): Promise<void> {
-  try {
-    session.close({ closeCode: CloseCode.NORMAL, reason: "done" });
-  } catch {
-    return; // already closed by the server: nothing left to release
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    session.closed.catch(() => {}),
-    new Promise((resolve) => timer = setTimeout(resolve, 250)),
-  ]);
-  clearTimeout(timer);
 }
 
 if (import.meta.main) {

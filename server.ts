@@ -12,7 +12,9 @@ import {
   runMain,
   VERSION,
 } from "./lib/cli.ts";
-import { PingPongServer } from "./lib/server_core.ts";
+import { storedCertificateSource } from "./lib/cert_store.ts";
+import type { PingPongServer } from "./lib/server_core.ts";
+import { startWithBindRetry, statusLine } from "./lib/server_lifecycle.ts";
 import {
   parseServerArgs,
   SERVER_HELP,
@@ -70,11 +72,14 @@ async function main(args: string[]): Promise<number> {
   const certificate = await readCertificate(config);
   let server: PingPongServer;
   try {
-    server = await PingPongServer.start({
+    server = await startWithBindRetry({
       hostname: config.hostname,
       port: config.port,
       path: config.path,
       certificate,
+      generateCertificate: config.stateDir === undefined
+        ? undefined
+        : storedCertificateSource(config.stateDir),
       onCertificate: printCertificate,
     });
   } catch (error) {
@@ -90,14 +95,17 @@ async function main(args: string[]): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
+  const status = () => console.log(statusLine(server));
+  Deno.addSignalListener("SIGUSR1", status);
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
   const signal = await stop.promise;
   console.log(`${signal}: closing ${server.sessionCount} session(s)`);
-  await server.shutdown();
+  await server.shutdown(config.drainTimeoutMs);
   for (const [name, handler] of handlers) {
     Deno.removeSignalListener(name, handler);
   }
+  Deno.removeSignalListener("SIGUSR1", status);
   return ExitCode.OK;
 }
 

@@ -17,6 +17,7 @@ import {
   UsageError,
 } from "./cli.ts";
 import { type Mode, MODES } from "./pinger.ts";
+import { RECONNECT_DEFAULTS } from "./reconnect.ts";
 
 /** Everything the client was asked to do. */
 export interface ClientConfig extends LogFlags {
@@ -38,6 +39,14 @@ export interface ClientConfig extends LogFlags {
   certHash: Uint8Array<ArrayBuffer> | undefined;
   /** One JSON object per line instead of text. */
   json: boolean;
+  /** Whether a lost session is replaced (`--no-reconnect` turns it off). */
+  reconnect: boolean;
+  /** Reconnect attempts per outage. */
+  maxRetries: number;
+  /** Cap on one reconnect delay, ms. */
+  retryMaxDelayMs: number;
+  /** Silence with pings outstanding that counts as a dead path, ms. */
+  deadAfterMs: number;
 }
 
 /** Defaults of the client's flags. */
@@ -65,6 +74,16 @@ Options:
       --cert-hash HEX  accept the server certificate whose SHA-256 is HEX
                        (as the server prints it) instead of CA validation
       --json           one JSON object per line on stdout
+      --no-reconnect   end the run when the session is lost
+      --max-retries N  reconnect attempts per outage, then exit 2
+                       (default: ${RECONNECT_DEFAULTS.maxRetries})
+      --retry-max-delay SEC
+                       cap on one backoff delay between attempts
+                       (default: ${RECONNECT_DEFAULTS.maxDelayMs / 1000})
+      --dead-after SEC with pings outstanding, no pong for this long means
+                       the path is dead: reconnect (default: ${
+  RECONNECT_DEFAULTS.deadAfterMs / 1000
+})
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
@@ -98,6 +117,10 @@ export function parseClientArgs(args: string[]): ClientConfig {
         mode: { type: "string", short: "m" },
         "cert-hash": { type: "string" },
         json: { type: "boolean", default: false },
+        "no-reconnect": { type: "boolean", default: false },
+        "max-retries": { type: "string" },
+        "retry-max-delay": { type: "string" },
+        "dead-after": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
@@ -118,6 +141,10 @@ export function parseClientArgs(args: string[]): ClientConfig {
     mode: CLIENT_DEFAULTS.mode,
     certHash: undefined,
     json: values.json,
+    reconnect: !values["no-reconnect"],
+    maxRetries: RECONNECT_DEFAULTS.maxRetries as number,
+    retryMaxDelayMs: RECONNECT_DEFAULTS.maxDelayMs as number,
+    deadAfterMs: RECONNECT_DEFAULTS.deadAfterMs as number,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
@@ -163,6 +190,19 @@ export function parseClientArgs(args: string[]): ClientConfig {
       ? base.mode
       : parseChoice("mode", values.mode, MODES),
     certHash,
+    maxRetries: values["max-retries"] === undefined
+      ? base.maxRetries
+      : parseNumber("max-retries", values["max-retries"], {
+        min: 1,
+        max: 1_000_000,
+        integer: true,
+      }),
+    retryMaxDelayMs: values["retry-max-delay"] === undefined
+      ? base.retryMaxDelayMs
+      : seconds("retry-max-delay", values["retry-max-delay"], 0.001),
+    deadAfterMs: values["dead-after"] === undefined
+      ? base.deadAfterMs
+      : seconds("dead-after", values["dead-after"], 0.05),
   };
 }
 

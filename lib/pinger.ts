@@ -65,6 +65,8 @@ export class SessionClosedError extends Error {
 
 /** What the loop reports as it goes. */
 export interface PingEvents {
+  /** Ping `seq` was handed to the transport. */
+  onSend?(seq: number): void;
   /** A pong arrived for `seq` after `rttMs`; `bytes` is its size. */
   onReply?(seq: number, rttMs: number, bytes: number): void;
   /** No pong for `seq` within the timeout. */
@@ -256,6 +258,7 @@ export async function runPings(
         pending.set(seq, entry);
       });
       stats.sent();
+      options.onSend?.(seq);
       channel.send(seq, bytes).catch((error) => {
         log.debug("send of seq {seq} failed: {error}", {
           seq,

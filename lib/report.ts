@@ -19,6 +19,14 @@ export type ReportEvent =
   | { type: "pong"; seq: number; rttMs: number; bytes: number }
   | { type: "timeout"; seq: number }
   | { type: "error"; code: number; reason: string }
+  | { type: "disconnect"; reason: string }
+  | {
+    type: "reconnect";
+    downMs: number;
+    attempts: number;
+    missed: number;
+    reason: string;
+  }
   | {
     type: "summary";
     url: string;
@@ -73,6 +81,16 @@ export function formatText(event: ReportEvent): string[] {
       return [`seq=${event.seq} timeout`];
     case "error":
       return [`server error ${event.code}: ${event.reason}`];
+    case "disconnect":
+      return [`connection lost (${event.reason}), reconnecting`];
+    case "reconnect":
+      return [
+        `reconnected after ${
+          (event.downMs / 1000).toFixed(1)
+        } s, ${event.attempts} attempt${event.attempts === 1 ? "" : "s"}${
+          event.missed > 0 ? `; ${event.missed} pings missed, counted lost` : ""
+        }`,
+      ];
     case "summary": {
       const { summary } = event;
       const lines = [
@@ -131,6 +149,16 @@ export function formatJson(event: ReportEvent): string {
       return JSON.stringify({
         type: "error",
         code: event.code,
+        reason: event.reason,
+      });
+    case "disconnect":
+      return JSON.stringify({ type: "disconnect", reason: event.reason });
+    case "reconnect":
+      return JSON.stringify({
+        type: "reconnect",
+        down_ms: round3(event.downMs),
+        attempts: event.attempts,
+        missed: event.missed,
         reason: event.reason,
       });
     case "summary": {

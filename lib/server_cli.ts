@@ -28,6 +28,10 @@ export interface ServerConfig extends LogFlags {
   certFile: string | undefined;
   /** PEM key file; given exactly when `certFile` is. */
   keyFile: string | undefined;
+  /** Directory keeping the ephemeral certificate across restarts. */
+  stateDir: string | undefined;
+  /** Longest SIGTERM drain before exiting, ms. */
+  drainTimeoutMs: number;
 }
 
 /** Defaults of the server's flags. */
@@ -35,6 +39,7 @@ export const SERVER_DEFAULTS = {
   hostname: "::",
   port: 4433,
   path: "/pingpong",
+  drainTimeoutSeconds: 5,
 } as const;
 
 /** The server's `--help` text. */
@@ -51,6 +56,11 @@ Options:
                        ephemeral ECDSA certificate valid 13 days is made and
                        renewed before it expires
       --key FILE       PEM private key (with --cert)
+      --state-dir DIR  keep the ephemeral certificate in DIR and reuse it on
+                       restart while valid, so pinned clients reconnect
+      --drain-timeout SEC
+                       on SIGTERM, longest wait for sessions to close before
+                       exiting (default: ${SERVER_DEFAULTS.drainTimeoutSeconds})
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
@@ -83,6 +93,8 @@ export function parseServerArgs(args: string[]): ServerConfig {
         path: { type: "string", default: SERVER_DEFAULTS.path },
         cert: { type: "string" },
         key: { type: "string" },
+        "state-dir": { type: "string" },
+        "drain-timeout": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
@@ -106,6 +118,15 @@ export function parseServerArgs(args: string[]): ServerConfig {
     path: values.path,
     certFile: values.cert,
     keyFile: values.key,
+    stateDir: values["state-dir"],
+    drainTimeoutMs: values["drain-timeout"] === undefined
+      ? SERVER_DEFAULTS.drainTimeoutSeconds * 1000
+      : Math.round(
+        parseNumber("drain-timeout", values["drain-timeout"], {
+          min: 0,
+          max: 3600,
+        }) * 1000,
+      ),
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
@@ -119,6 +140,11 @@ export function parseServerArgs(args: string[]): ServerConfig {
   }
   if ((base.certFile === undefined) !== (base.keyFile === undefined)) {
     throw new UsageError("--cert and --key go together: give both or neither");
+  }
+  if (base.stateDir !== undefined && base.certFile !== undefined) {
+    throw new UsageError(
+      "--state-dir keeps an ephemeral certificate: not with --cert/--key",
+    );
   }
   return base;
 }

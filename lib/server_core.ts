@@ -170,6 +170,10 @@ export class PingPongServer {
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
     this.#listener.stopAccepting();
+    // Pongs already written are still in QUIC's send buffers; closing a
+    // session discards them, so give them a moment (loopback needs < 1 ms).
+    const flushMs = Math.min(100, graceMs / 10);
+    await new Promise((resolve) => setTimeout(resolve, flushMs));
     for (const session of this.#sessions) {
       try {
         session.close({
@@ -183,7 +187,9 @@ export class PingPongServer {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.allSettled([...this.#done]),
-      new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+      new Promise((resolve) =>
+        timer = setTimeout(resolve, Math.max(0, graceMs - flushMs))
+      ),
     ]);
     clearTimeout(timer);
     this.#listener.close();

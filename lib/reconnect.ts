@@ -1,0 +1,456 @@
+/**
+ * The client's sessions over a whole run: connect, ping, notice a dead path
+ * or a lost session, reconnect with the retry policy, and go on pinging with
+ * continuing sequence numbers and one set of statistics.
+ *
+ * @module
+ */
+import { CloseCode } from "./codec.ts";
+import { logger } from "./log.ts";
+import {
+  type PingEvents,
+  type PingOptions,
+  runPings,
+  SessionClosedError,
+} from "./pinger.ts";
+import { CircuitBreaker, retry, RetryExhaustedError } from "./retry.ts";
+import { RttStats } from "./stats.ts";
+import {
+  type ConnectedSession,
+  ConnectError,
+  connectWebTransport,
+  formatSeconds,
+} from "./transport.ts";
+
+const log = logger("reconnect");
+
+/** Defaults of {@linkcode ReconnectPolicy}, and why in docs/recovery.md. */
+export const RECONNECT_DEFAULTS = {
+  maxRetries: 10,
+  baseDelayMs: 250,
+  maxDelayMs: 5000,
+  maxElapsedMs: 60_000,
+  deadAfterMs: 3000,
+  breakerThreshold: 5,
+} as const;
+
+/** When and how the client reconnects. */
+export interface ReconnectPolicy {
+  /**
+   * Whether to reconnect at all; without, a lost session ends the run.
+   *
+   * @default {true}
+   */
+  enabled?: boolean;
+  /**
+   * Reconnect attempts per outage.
+   *
+   * @default {10}
+   */
+  maxRetries?: number;
+  /**
+   * Ceiling of the first backoff delay, ms.
+   *
+   * @default {250}
+   */
+  baseDelayMs?: number;
+  /**
+   * Cap on one backoff delay, ms; also the circuit breaker's cool-down.
+   *
+   * @default {5000}
+   */
+  maxDelayMs?: number;
+  /**
+   * No new attempt starts this long after the outage was noticed, ms.
+   *
+   * @default {60000}
+   */
+  maxElapsedMs?: number;
+  /**
+   * With pings outstanding, no pong for this long means the path is dead, ms.
+   *
+   * @default {3000}
+   */
+  deadAfterMs?: number;
+  /**
+   * Consecutive failed attempts (across outages) that open the breaker.
+   *
+   * @default {5}
+   */
+  breakerThreshold?: number;
+}
+
+/**
+ * Notices a dead path: pings are outstanding and none was answered for
+ * `deadAfterMs` since the first of them was sent. Pure; the caller passes
+ * the time.
+ *
+ * @example
+ * ```ts
+ * import { DeadPathDetector } from "./reconnect.ts";
+ * const detector = new DeadPathDetector(3000);
+ * detector.sent(0);
+ * detector.sent(1000);
+ * console.log(detector.isDead(2999), detector.isDead(3000)); // false true
+ * detector.replied();
+ * console.log(detector.isDead(9999)); // false
+ * ```
+ */
+export class DeadPathDetector {
+  readonly #deadAfterMs: number;
+  #firstUnansweredAt: number | undefined;
+
+  /** @param deadAfterMs Silence, with pings outstanding, that means dead. */
+  constructor(deadAfterMs: number) {
+    this.#deadAfterMs = deadAfterMs;
+  }
+
+  /** A ping went out at `at`. */
+  sent(at: number): void {
+    this.#firstUnansweredAt ??= at;
+  }
+
+  /** A pong came back: the path is alive, nothing is outstanding before now. */
+  replied(): void {
+    this.#firstUnansweredAt = undefined;
+  }
+
+  /** Whether the path counts as dead at `at`. */
+  isDead(at: number): boolean {
+    return this.#firstUnansweredAt !== undefined &&
+      at - this.#firstUnansweredAt >= this.#deadAfterMs;
+  }
+}
+
+/** What the client reports once a lost session is replaced. */
+export interface ReconnectInfo {
+  /** From noticing the loss to the new session being ready, ms. */
+  downMs: number;
+  /** Connection attempts it took. */
+  attempts: number;
+  /** Ping slots that fell in the outage; they count as sent and lost. */
+  missed: number;
+  /** Why the old session was given up. */
+  reason: string;
+}
+
+/** Thrown when every reconnect attempt of an outage failed. */
+export class ReconnectFailedError extends Error {
+  /**
+   * @param message One line naming the cause.
+   * @param options Standard error options; `cause` is the last failure.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ReconnectFailedError";
+  }
+}
+
+/** Options of {@linkcode pingWithReconnect}. */
+export interface ReconnectOptions
+  extends
+    PingEvents,
+    Pick<PingOptions, "mode" | "count" | "intervalMs" | "size" | "timeoutMs"> {
+  /** Server URL. */
+  url: string;
+  /**
+   * Pinned certificate hash.
+   *
+   * @default {undefined}
+   */
+  certHash?: Uint8Array<ArrayBuffer>;
+  /**
+   * Deadline of one connection attempt, ms.
+   *
+   * @default {5000}
+   */
+  connectTimeoutMs?: number;
+  /**
+   * The retry and dead-path policy.
+   *
+   * @default {RECONNECT_DEFAULTS}
+   */
+  policy?: ReconnectPolicy;
+  /**
+   * Ends the run (Ctrl-C), also while reconnecting.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * The first session is ready.
+   *
+   * @default {undefined}
+   */
+  onConnected?(handshakeMs: number): void;
+  /**
+   * A session was lost; reconnecting starts.
+   *
+   * @default {undefined}
+   */
+  onDisconnect?(reason: string): void;
+  /**
+   * A new session replaced the lost one.
+   *
+   * @default {undefined}
+   */
+  onReconnect?(info: ReconnectInfo): void;
+  /**
+   * Numbers in `[0, 1)` for the backoff jitter.
+   *
+   * @default {Math.random}
+   */
+  random?: () => number;
+}
+
+/** What a run ends with. */
+export interface ReconnectResult {
+  /** Counts and round trips over every session. */
+  stats: RttStats;
+  /** Handshake time of the first session, ms. */
+  handshakeMs: number;
+  /** Outages recovered from. */
+  reconnects: number;
+}
+
+type SessionOutcome =
+  | { kind: "done" }
+  | { kind: "lost"; reason: string; goingAway: boolean; lastSentAt: number };
+
+/**
+ * Pings `options.url` until `count` pings are done or `signal` aborts,
+ * reconnecting whenever a session is lost.
+ *
+ * The first connection is not retried: a server that is not there at start
+ * is a usage problem, reported at once.
+ *
+ * @throws {ConnectError} when the first connection fails, or a reconnect
+ * meets an error that will not heal (certificate).
+ * @throws {SessionClosedError} when the server refuses the path (404), or a
+ * session is lost with reconnecting off.
+ * @throws {ReconnectFailedError} when an outage outlasts the retry policy.
+ * @example
+ * ```ts ignore
+ * import { pingWithReconnect } from "./reconnect.ts";
+ * const { stats } = await pingWithReconnect({
+ *   url: "https://127.0.0.1:4433/pingpong",
+ *   count: 10,
+ *   onReconnect: (info) => console.log(`back after ${info.downMs} ms`),
+ * });
+ * console.log(stats.summary().loss);
+ * ```
+ */
+export async function pingWithReconnect(
+  options: ReconnectOptions,
+): Promise<ReconnectResult> {
+  const policy = { ...RECONNECT_DEFAULTS, enabled: true, ...options.policy };
+  const count = options.count ?? Infinity;
+  const intervalMs = options.intervalMs ?? 1000;
+  const signal = options.signal;
+  const stats = new RttStats();
+  const connect = () =>
+    connectWebTransport(options.url, {
+      certHash: options.certHash,
+      timeoutMs: options.connectTimeoutMs,
+      signal,
+    });
+  const breaker = new CircuitBreaker({
+    failureThreshold: policy.breakerThreshold,
+    coolDownMs: policy.maxDelayMs,
+  });
+
+  const first = await connect();
+  options.onConnected?.(first.handshakeMs);
+  let session: WebTransport | undefined = first.session;
+  let reconnects = 0;
+  while (session) {
+    const outcome = await _runSession(session, stats, options, policy, count);
+    await closeSession(session);
+    session = undefined;
+    if (outcome.kind === "done" || signal?.aborted) break;
+    if (!policy.enabled) throw outcome.error;
+    options.onDisconnect?.(outcome.reason);
+    const lostAt = performance.now();
+    let attempts = 0;
+    let next: ConnectedSession;
+    try {
+      next = await retry(() => {
+        attempts++;
+        return connect();
+      }, {
+        maxAttempts: Math.max(1, policy.maxRetries),
+        maxElapsedMs: policy.maxElapsedMs,
+        baseDelayMs: policy.baseDelayMs,
+        maxDelayMs: policy.maxDelayMs,
+        immediateFirstRetry: outcome.goingAway,
+        // A refused certificate, path or token will not heal by retrying.
+        retryable: (error) =>
+          !(error instanceof ConnectError) ||
+          (error.kind !== "certificate" && error.kind !== "aborted" &&
+            error.kind !== "closed"),
+        onRetry: ({ attempt, delayMs, error }) =>
+          log.info(
+            "reconnect attempt {attempt} failed ({error}); next in {delay}",
+            {
+              attempt,
+              error: (error as Error).message,
+              delay: formatSeconds(delayMs),
+            },
+          ),
+        breaker,
+        signal,
+        random: options.random,
+      });
+    } catch (error) {
+      if (signal?.aborted) break;
+      if (error instanceof RetryExhaustedError) {
+        throw new ReconnectFailedError(
+          `lost ${
+            new URL(options.url).host
+          } (${outcome.reason}); ${error.message}`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    session = next.session;
+    reconnects++;
+    const back = performance.now();
+    const missed = missedSlots(
+      outcome.lastSentAt,
+      back,
+      intervalMs,
+      count - stats.transmitted,
+    );
+    for (let i = 0; i < missed; i++) stats.sent();
+    options.onReconnect?.({
+      downMs: back - lostAt,
+      attempts,
+      missed,
+      reason: outcome.reason,
+    });
+    if (stats.transmitted >= count) {
+      await closeSession(session);
+      break;
+    }
+  }
+  return { stats, handshakeMs: first.handshakeMs, reconnects };
+}
+
+/**
+ * Ping slots that fell in an outage: like ping(8), which goes on sending
+ * during an outage, every interval after the last ping sent (at `lastSentAt`)
+ * and before the new session (at `back`) is a ping lost. At most `left`;
+ * none when pings go back to back (`intervalMs` 0).
+ *
+ * @example
+ * ```ts
+ * import { missedSlots } from "./reconnect.ts";
+ * console.log(missedSlots(1000, 6050, 100, Infinity)); // 50
+ * ```
+ */
+export function missedSlots(
+  lastSentAt: number,
+  back: number,
+  intervalMs: number,
+  left: number,
+): number {
+  if (intervalMs <= 0) return 0;
+  const slots = Math.ceil((back - lastSentAt) / intervalMs) - 1;
+  return Math.max(0, Math.min(left, slots));
+}
+
+/** Runs pings over one session until the run ends or the session is lost. */
+async function _runSession(
+  session: WebTransport,
+  stats: RttStats,
+  options: ReconnectOptions,
+  policy: Required<ReconnectPolicy>,
+  count: number,
+): Promise<SessionOutcome & { error?: unknown }> {
+  const local = new AbortController();
+  const onAbort = () => local.abort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const detector = new DeadPathDetector(policy.deadAfterMs);
+  let lastSentAt = performance.now();
+  let dead = false;
+  // Without reconnecting there is nothing to gain from calling a path dead:
+  // like ping(8), the run just counts the losses.
+  const watch = policy.enabled
+    ? setInterval(() => {
+      if (!detector.isDead(performance.now())) return;
+      dead = true;
+      local.abort();
+    }, Math.max(10, Math.min(250, policy.deadAfterMs / 10)))
+    : undefined;
+  try {
+    await runPings(session, {
+      mode: options.mode,
+      count: count - stats.transmitted,
+      firstSeq: stats.transmitted + 1,
+      intervalMs: options.intervalMs,
+      size: options.size,
+      timeoutMs: options.timeoutMs,
+      signal: local.signal,
+      stats,
+      onSend: (seq) => {
+        lastSentAt = performance.now();
+        detector.sent(lastSentAt);
+        options.onSend?.(seq);
+      },
+      onReply: (seq, rttMs, bytes) => {
+        detector.replied();
+        options.onReply?.(seq, rttMs, bytes);
+      },
+      onTimeout: options.onTimeout,
+      onError: options.onError,
+    });
+  } catch (error) {
+    if (!(error instanceof SessionClosedError)) throw error;
+    if (error.closeCode === CloseCode.NOT_FOUND) throw error;
+    return {
+      kind: "lost",
+      reason: error.message,
+      goingAway: error.closeCode === CloseCode.GOING_AWAY,
+      lastSentAt,
+      error,
+    };
+  } finally {
+    clearInterval(watch);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+  if (dead && !options.signal?.aborted) {
+    return {
+      kind: "lost",
+      reason: `no pong for ${formatSeconds(policy.deadAfterMs)}`,
+      goingAway: false,
+      lastSentAt,
+    };
+  }
+  return { kind: "done" };
+}
+
+/**
+ * Closes `session` and gives the close a moment (at most 250 ms) to reach
+ * the server, so it can free the session at once.
+ *
+ * @example
+ * ```ts ignore
+ * import { closeSession } from "./reconnect.ts";
+ * declare const session: WebTransport;
+ * await closeSession(session);
+ * ```
+ */
+export async function closeSession(session: WebTransport): Promise<void> {
+  try {
+    session.close({ closeCode: CloseCode.NORMAL, reason: "done" });
+  } catch {
+    return; // already closed by the server: nothing left to release
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    session.closed.catch(() => {}),
+    new Promise((resolve) => timer = setTimeout(resolve, 250)),
+  ]);
+  clearTimeout(timer);
+}

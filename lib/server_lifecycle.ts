@@ -1,0 +1,88 @@
+/**
+ * The server's recovery around `PingPongServer`: binding with retries when
+ * the port is busy (an old instance may still be draining), and a status
+ * line for operators and tests.
+ *
+ * @module
+ */
+import { logger } from "./log.ts";
+import { retry, type RetryOptions } from "./retry.ts";
+import { PingPongServer, type PingPongServerOptions } from "./server_core.ts";
+import { BindError } from "./transport.ts";
+
+const log = logger("server");
+
+/** Retry schedule for a busy port; an old instance drains within 5 s. */
+export const BIND_RETRY_DEFAULTS = {
+  maxAttempts: 6,
+  baseDelayMs: 250,
+  maxDelayMs: 2000,
+  maxElapsedMs: 8000,
+} as const;
+
+/**
+ * Starts a {@linkcode PingPongServer}, retrying while the port is in use.
+ * Other bind failures (no such address, no permission) fail at once.
+ *
+ * @throws {BindError} naming the address, the cause and how long it tried.
+ * @example
+ * ```ts ignore
+ * import { startWithBindRetry } from "./server_lifecycle.ts";
+ * const server = await startWithBindRetry({ hostname: "127.0.0.1", port: 4433 });
+ * await server.shutdown();
+ * ```
+ */
+export async function startWithBindRetry(
+  options: PingPongServerOptions,
+  policy: RetryOptions = BIND_RETRY_DEFAULTS,
+): Promise<PingPongServer> {
+  let attempts = 0;
+  const started = performance.now();
+  try {
+    return await retry(() => {
+      attempts++;
+      return PingPongServer.start(options);
+    }, {
+      ...policy,
+      retryable: _portBusy,
+      onRetry: ({ attempt, delayMs, error }) =>
+        log.warning("{error}; retry {attempt} in {delay} ms", {
+          error: (error as Error).message,
+          attempt,
+          delay: delayMs,
+        }),
+    });
+  } catch (error) {
+    if (!_portBusy((error as Error).cause)) throw error;
+    const last = (error as Error).cause as BindError;
+    throw new BindError(
+      `${last.message} (gave up after ${attempts} attempts in ${
+        ((performance.now() - started) / 1000).toFixed(1)
+      } s)`,
+      { cause: error },
+    );
+  }
+}
+
+function _portBusy(error: unknown): boolean {
+  return error instanceof BindError &&
+    error.cause instanceof Deno.errors.AddrInUse;
+}
+
+/**
+ * One line on the server's state: open sessions, pongs, resident memory.
+ * Printed on SIGUSR1.
+ *
+ * @example
+ * ```ts ignore
+ * import { statusLine } from "./server_lifecycle.ts";
+ * declare const server: import("./server_core.ts").PingPongServer;
+ * console.log(statusLine(server)); // status sessions=0 pongs=0 rss_kib=51234
+ * ```
+ */
+export function statusLine(server: PingPongServer): string {
+  const memory = Deno.memoryUsage();
+  return `status sessions=${server.sessionCount} pongs=${server.stats.pongs} rss_kib=${
+    Math.round(memory.rss / 1024)
+  } heap_used_kib=${Math.round(memory.heapUsed / 1024)}`;
+}
