@@ -140,7 +140,9 @@ export class DecodeError extends Error {
 }
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a reason starting with U+FEFF must keep it (the default strips
+// it, so such a reason did not survive a round trip).
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
 
 /**
