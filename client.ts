@@ -18,13 +18,14 @@ import {
   VERSION,
 } from "./lib/cli.ts";
 import { CloseCode } from "./lib/codec.ts";
+import { redactToken, refusalMessage, withToken } from "./lib/auth.ts";
 import { runPings, SessionClosedError } from "./lib/pinger.ts";
 import { Reporter } from "./lib/report.ts";
 import { RttStats } from "./lib/stats.ts";
 import { ConnectError, connectWebTransport } from "./lib/transport.ts";
 
 async function main(args: string[]): Promise<number> {
-  const config = parseClientArgs(args);
+  const config = parseClientArgs(args, Deno.env.toObject());
   if (config.action === "help") {
     console.log(CLIENT_HELP);
     return ExitCode.OK;
@@ -49,23 +50,27 @@ async function ping(
   signal: AbortSignal,
 ): Promise<number> {
   const reporter = new Reporter(config.json, (line) => console.log(line));
+  // The token stays out of everything printed, even if typed into the URL.
+  const shownUrl = redactToken(config.url);
   let connected;
   try {
-    connected = await connectWebTransport(config.url, {
+    connected = await connectWebTransport(withToken(config.url, config.token), {
       certHash: config.certHash,
       timeoutMs: config.timeoutMs,
       signal,
     });
   } catch (error) {
     if (error instanceof ConnectError) {
-      throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
+      const message = refusalMessage(error.closeCode, error.reason) ??
+        error.message;
+      throw new ExitError(ExitCode.USAGE, message, { cause: error });
     }
     throw error;
   }
   const { session, handshakeMs } = connected;
   reporter.report({
     type: "start",
-    url: config.url,
+    url: shownUrl,
     mode: config.mode,
     size: config.size,
     handshakeMs,
@@ -104,8 +109,10 @@ async function ping(
       }`,
     );
   }
+  const refused = refusalMessage(failure?.closeCode, failure?.reason ?? "");
+  if (refused) throw new ExitError(ExitCode.USAGE, refused);
   const summary = stats.summary();
-  reporter.report({ type: "summary", url: config.url, summary, handshakeMs });
+  reporter.report({ type: "summary", url: shownUrl, summary, handshakeMs });
   if (failure) {
     throw new ExitError(ExitCode.USAGE, failure.message, { cause: failure });
   }

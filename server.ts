@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { AccessPolicy } from "./lib/auth.ts";
 import { type CertificateBundle, loadCertificate } from "./lib/certificates.ts";
 import {
   applyLogFlags,
@@ -12,7 +13,9 @@ import {
   runMain,
   VERSION,
 } from "./lib/cli.ts";
+import { assertPrivateKeyFile } from "./lib/key_file.ts";
 import { PingPongServer } from "./lib/server_core.ts";
+import { formatStatsLine } from "./lib/stats_line.ts";
 import {
   parseServerArgs,
   SERVER_HELP,
@@ -42,6 +45,11 @@ async function readCertificate(
   const certPem = await read("--cert", config.certFile);
   const keyPem = await read("--key", config.keyFile);
   try {
+    await assertPrivateKeyFile(config.keyFile);
+  } catch (cause) {
+    throw new ExitError(ExitCode.USAGE, (cause as Error).message, { cause });
+  }
+  try {
     return await loadCertificate(certPem, keyPem);
   } catch (cause) {
     throw new ExitError(
@@ -57,7 +65,7 @@ function printCertificate(certificate: CertificateBundle): void {
 }
 
 async function main(args: string[]): Promise<number> {
-  const config = parseServerArgs(args);
+  const config = parseServerArgs(args, Deno.env.toObject());
   if (config.action === "help") {
     console.log(SERVER_HELP);
     return ExitCode.OK;
@@ -76,6 +84,12 @@ async function main(args: string[]): Promise<number> {
       path: config.path,
       certificate,
       onCertificate: printCertificate,
+      maxFrameSize: config.maxMessageSize,
+      limits: config.limits,
+      access: new AccessPolicy({
+        token: config.token,
+        allowOrigins: config.allowOrigins,
+      }),
     });
   } catch (error) {
     if (error instanceof BindError) {
@@ -90,11 +104,15 @@ async function main(args: string[]): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
+  let reports = 0;
+  const report = () => console.log(formatStatsLine(++reports, server));
+  Deno.addSignalListener("SIGUSR1", report);
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
   const signal = await stop.promise;
   console.log(`${signal}: closing ${server.sessionCount} session(s)`);
   await server.shutdown();
+  Deno.removeSignalListener("SIGUSR1", report);
   for (const [name, handler] of handlers) {
     Deno.removeSignalListener(name, handler);
   }

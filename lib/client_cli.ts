@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { resolveToken, TOKEN_ENV } from "./auth.ts";
 import { parseCertHash } from "./certificates.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
 import {
@@ -38,6 +39,8 @@ export interface ClientConfig extends LogFlags {
   certHash: Uint8Array<ArrayBuffer> | undefined;
   /** One JSON object per line instead of text. */
   json: boolean;
+  /** Shared token sent in the URL's query, or `undefined`. */
+  token: string | undefined;
 }
 
 /** Defaults of the client's flags. */
@@ -64,6 +67,8 @@ Options:
   -m, --mode MODE      ${MODES.join("|")} (default: ${CLIENT_DEFAULTS.mode})
       --cert-hash HEX  accept the server certificate whose SHA-256 is HEX
                        (as the server prints it) instead of CA validation
+      --token TOKEN    the server's shared token, sent as ?token= in the
+                       session URL (default: \$${TOKEN_ENV})
       --json           one JSON object per line on stdout
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
@@ -82,8 +87,13 @@ Exit status: 0 every ping answered, 1 some lost, 2 usage or connection error.
  * const config = parseClientArgs(["-c", "3", "https://localhost:4433/pingpong"]);
  * console.log(config.count, config.mode); // 3 stream
  * ```
+ * @param args The command line.
+ * @param env Environment variables (`PINGPONG_TOKEN`).
  */
-export function parseClientArgs(args: string[]): ClientConfig {
+export function parseClientArgs(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): ClientConfig {
   let parsed;
   try {
     parsed = parseArgs({
@@ -97,6 +107,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
         timeout: { type: "string", short: "W" },
         mode: { type: "string", short: "m" },
         "cert-hash": { type: "string" },
+        token: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
@@ -118,6 +129,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
     mode: CLIENT_DEFAULTS.mode,
     certHash: undefined,
     json: values.json,
+    token: undefined,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
@@ -129,6 +141,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
     );
   }
   const url = parseServerUrl(positionals[0]);
+  if (values.token === "") throw new UsageError("--token must not be empty");
   let certHash: Uint8Array<ArrayBuffer> | undefined;
   if (values["cert-hash"] !== undefined) {
     try {
@@ -163,6 +176,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
       ? base.mode
       : parseChoice("mode", values.mode, MODES),
     certHash,
+    token: resolveToken(values.token, env),
   };
 }
 

@@ -4,12 +4,19 @@
  *
  * @module
  */
+import { AccessPolicy, type Refusal } from "./auth.ts";
 import {
   type CertificateBundle,
   generateCertificate,
   renewalDelay,
 } from "./certificates.ts";
 import { CloseCode, DEFAULT_MAX_FRAME_SIZE } from "./codec.ts";
+import {
+  admitSession,
+  DEFAULT_LIMITS,
+  type Limits,
+  SessionGuard,
+} from "./limits.ts";
 import { logger } from "./log.ts";
 import { type ResponderStats, serveSession } from "./responder.ts";
 import {
@@ -69,6 +76,18 @@ export interface PingPongServerOptions {
    * @default {65536}
    */
   maxFrameSize?: number;
+  /**
+   * Who may open a session (token, Origin allow-list).
+   *
+   * @default {an AccessPolicy that admits everyone}
+   */
+  access?: AccessPolicy;
+  /**
+   * Sessions, streams, ping rate and idle timeout (lib/limits.ts).
+   *
+   * @default {DEFAULT_LIMITS}
+   */
+  limits?: Partial<Limits>;
 }
 
 /**
@@ -89,6 +108,9 @@ export class PingPongServer {
   readonly #sessions = new Set<WebTransport>();
   readonly #done = new Set<Promise<void>>();
   readonly #stats: ResponderStats = { pongs: 0, malformed: 0, streams: 0 };
+  readonly #access: AccessPolicy;
+  readonly #limits: Limits;
+  readonly #refusals = new Map<number, number>();
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -99,6 +121,13 @@ export class PingPongServer {
     this.#listener = listener;
     this.#options = options;
     this.#path = options.path ?? "/pingpong";
+    this.#access = options.access ?? new AccessPolicy();
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    if (this.#access.checksOrigin) {
+      log.warning(
+        "--allow-origin is not enforced: Deno 2.9 does not expose the CONNECT request's Origin (docs/security.md)",
+      );
+    }
   }
 
   /**
@@ -148,6 +177,11 @@ export class PingPongServer {
   /** Sessions open now. */
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Sessions refused or cut off, by close code. */
+  get refusals(): ReadonlyMap<number, number> {
+    return this.#refusals;
   }
 
   /** Counters over every session served. */
@@ -203,17 +237,44 @@ export class PingPongServer {
       });
       return;
     }
+    // Origin: Deno 2.9 does not expose the CONNECT headers (docs/security.md).
+    const refusal = this.#access.check({ url }) ??
+      admitSession(this.#sessions.size, this.#limits);
+    if (refusal) return this.#refuse(session, peer, refusal);
     log.debug("session from {peer}", { peer });
     this.#sessions.add(session);
+    const guard = new SessionGuard(
+      this.#limits,
+      (refusal) => this.#refuse(session, peer, refusal),
+    );
     const done = serveSession(session, {
       maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
       stats: this.#stats,
+      hooks: guard,
     }).finally(() => {
+      guard.dispose();
       this.#sessions.delete(session);
       this.#done.delete(done);
       log.debug("session from {peer} closed", { peer });
     });
     this.#done.add(done);
+  }
+
+  #refuse(session: WebTransport, peer: string, refusal: Refusal): void {
+    this.#refusals.set(
+      refusal.closeCode,
+      (this.#refusals.get(refusal.closeCode) ?? 0) + 1,
+    );
+    log.warning("closed session from {peer} with {code}: {reason}", {
+      peer,
+      code: refusal.closeCode,
+      reason: refusal.reason,
+    });
+    try {
+      session.close(refusal);
+    } catch (error) {
+      log.debug("close failed: {error}", { error: String(error) });
+    }
   }
 
   #scheduleRenewal(): void {

@@ -244,15 +244,26 @@ export class ConnectError extends Error {
   /** What went wrong. */
   readonly kind: ConnectErrorKind;
 
+  /** The close code, when the server closed the session during the handshake. */
+  readonly closeCode: number | undefined;
+  /** The reason sent with {@linkcode ConnectError.closeCode}. */
+  readonly reason: string;
+
   /**
    * @param kind What went wrong.
    * @param message One line naming the cause.
-   * @param options Standard error options (`cause`).
+   * @param options Standard error options (`cause`), and the server's close.
    */
-  constructor(kind: ConnectErrorKind, message: string, options?: ErrorOptions) {
+  constructor(
+    kind: ConnectErrorKind,
+    message: string,
+    options?: ErrorOptions & { closeCode?: number; reason?: string },
+  ) {
     super(message, options);
     this.name = "ConnectError";
     this.kind = kind;
+    this.closeCode = options?.closeCode;
+    this.reason = options?.reason ?? "";
   }
 }
 
@@ -357,18 +368,53 @@ export async function connectWebTransport(
   try {
     await Promise.race([session.ready, deadline]);
   } catch (cause) {
+    // A server that refuses at once (wrong token, full) may close the session
+    // before `ready` settles here; its close code explains the failure.
+    const closed = cause instanceof ConnectError
+      ? undefined
+      : await closeInfoWithin(session, 250);
     try {
       session.close();
     } catch {
       // Closing a session that never opened may throw; there is nothing to free.
     }
     if (cause instanceof ConnectError) throw cause;
+    if (closed) {
+      throw new ConnectError(
+        "refused",
+        `session closed by server with code ${closed.closeCode}${
+          closed.reason ? `: ${closed.reason}` : ""
+        }`,
+        { cause, ...closed },
+      );
+    }
     throw classifyFailure(where, cause);
   } finally {
     clearTimeout(timer);
     if (onAbort) options.signal?.removeEventListener("abort", onAbort);
   }
   return { session, handshakeMs: performance.now() - started };
+}
+
+/** The server's close code and reason, if `session` closes within `ms`. */
+async function closeInfoWithin(
+  session: WebTransport,
+  ms: number,
+): Promise<{ closeCode: number; reason: string } | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const info = await Promise.race([
+      session.closed.catch(() => undefined),
+      new Promise<undefined>((resolve) =>
+        timer = setTimeout(() => resolve(undefined), ms)
+      ),
+    ]);
+    return info?.closeCode === undefined
+      ? undefined
+      : { closeCode: info.closeCode, reason: info.reason ?? "" };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function classifyFailure(where: string, cause: unknown): ConnectError {
