@@ -221,6 +221,24 @@ export class SessionGuard implements SessionHooks {
     return true;
   }
 
+  /**
+   * A malformed datagram arrived: it costs a ping, so junk cannot draw
+   * ERROR replies faster than the ping rate.
+   *
+   * @returns `false` (and closes the session) past the ping rate.
+   */
+  malformed(): boolean {
+    if (this.#closed) return false;
+    if (this.#bucket && !this.#bucket.take()) {
+      this.#refuse(
+        CloseCode.RATE_LIMITED,
+        `too many messages: at most ${this.#limits.maxPingsPerSecond} a second`,
+      );
+      return false;
+    }
+    return true;
+  }
+
   /** A message over the size limit arrived: close the session. */
   oversize(detail: string): void {
     this.#refuse(CloseCode.TOO_LARGE, detail.slice(0, 200));

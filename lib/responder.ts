@@ -48,6 +48,8 @@ export interface SessionHooks {
   ping?(): boolean;
   /** A message over the size limit arrived. */
   oversize?(detail: string): void;
+  /** A malformed datagram arrived; `false` to send no ERROR back. */
+  malformed?(): boolean;
 }
 
 /** Options of {@linkcode serveSession}. */
@@ -231,6 +233,8 @@ async function answerDatagrams(
         if (!(error instanceof DecodeError)) throw error;
         stats.malformed++;
         if (error.kind === "too-large") hooks.oversize?.(error.message);
+        // Replies to junk count against the ping rate: no free amplifier.
+        if (hooks.malformed?.() === false) break;
         reply = encodeMessage({
           type: MessageType.ERROR,
           code: error.errorCode,

@@ -111,3 +111,13 @@ Deno.test("SessionGuard's idle timer closes a silent session by itself", async (
     guard.dispose();
   }
 });
+
+Deno.test("SessionGuard charges malformed datagrams to the ping rate and closes with 429 past it", () => {
+  const { guard, closes, clock } = guarded({ maxPingsPerSecond: 10 });
+  for (let i = 0; i < 10; i++) assert.equal(guard.malformed(), true);
+  assert.equal(guard.malformed(), false);
+  assert.equal(closes[0].closeCode, CloseCode.RATE_LIMITED);
+  clock.now = 10_000;
+  assert.equal(guard.malformed(), false, "stays closed");
+  assert.equal(closes.length, 1);
+});

@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import type { Phase, PhaseResult } from "../support/hostile_client.ts";
+import {
+  jsonLines,
+  rootPath,
+  runClient,
+  type ServerProcess,
+  startServer,
+} from "../support/processes.ts";
+
+/** The limits of the server under attack: small, so every one is reached. */
+const SERVER_ARGS = [
+  "--max-sessions",
+  "6",
+  "--max-streams",
+  "32",
+  "--max-ping-rate",
+  "500",
+  "--idle-timeout",
+  "2",
+];
+
+type Stats = Record<string, number> & { refused: Record<string, number> };
+
+/** Asks the server for its stats line (SIGUSR1) and parses it. */
+function statsReader(server: ServerProcess): () => Promise<Stats> {
+  let asked = 0;
+  return async () => {
+    asked++;
+    Deno.kill(server.child.pid, "SIGUSR1");
+    const line = await server.waitForLine(new RegExp(`^stats ${asked} `), 5000);
+    const stats = { refused: {} } as Stats;
+    for (const field of line.split(" ").slice(2)) {
+      const [key, value] = field.split("=");
+      if (key === "refused") {
+        for (const pair of value === "0" ? [] : value.split(",")) {
+          const [code, count] = pair.split(":");
+          stats.refused[code] = Number(count);
+        }
+      } else {
+        stats[key] = Number(value);
+      }
+    }
+    return stats;
+  };
+}
+
+/** Polls the stats line until `sessions` is `want` (at most 50 times). */
+async function waitForSessions(
+  stats: () => Promise<Stats>,
+  want: number,
+): Promise<Stats> {
+  let last: Stats | undefined;
+  for (let i = 0; i < 50; i++) {
+    last = await stats();
+    if (last.sessions === want) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`sessions never reached ${want}: ${JSON.stringify(last)}`);
+}
+
+async function rssKb(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]);
+}
+
+async function attack(
+  server: ServerProcess,
+  phase: Phase,
+): Promise<PhaseResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-all",
+      "--unstable-net",
+      rootPath("tests/support/hostile_client.ts"),
+      server.url,
+      server.certHash,
+      phase,
+      "7",
+      "10",
+    ],
+    stdin: "null",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+}
+
+Deno.test("server.ts shrugs off hostile clients while a legitimate client keeps getting pongs", async (t) => {
+  await using server = await startServer({ args: SERVER_ARGS });
+  const pid = server.child.pid;
+  const stats = statsReader(server);
+  const base = [server.url, "--cert-hash", server.certHash];
+
+  // Warm up (JIT, TLS, first allocations) so the baseline is a steady state.
+  const warm = await runClient([...base, "-c", "200", "-i", "0"]);
+  assert.equal(warm.code, 0, warm.stderr);
+  const before = await waitForSessions(stats, 0);
+  const rssBefore = await rssKb(pid);
+
+  let legitChild: Deno.ChildProcess | undefined;
+  const legit = runClient([...base, "-i", "0.05", "-W", "2", "--json"], {
+    onSpawn: (child) => legitChild = child,
+    killAfterMs: 180_000,
+  });
+  await waitForSessions(stats, 1);
+
+  await t.step("random bytes as frames get ERRORs or a 413 close", async () => {
+    const result = await attack(server, "random-frames");
+    assert.ok(result.sent >= 50, JSON.stringify(result));
+    assert.ok(result.errors + (result.closes["413"] ?? 0) > 0);
+    assert.equal(result.pongs, 0);
+  });
+
+  await t.step(
+    "a length prefix near 2^62 closes the session with 413",
+    async () => {
+      const result = await attack(server, "huge-length");
+      assert.deepEqual(result.closes, { "413": 3 }, JSON.stringify(result));
+    },
+  );
+
+  await t.step(
+    "a PING written one byte at a time is cut by the idle timeout (408)",
+    async () => {
+      const result = await attack(server, "slowloris");
+      assert.deepEqual(result.closes, { "408": 1 }, JSON.stringify(result));
+      assert.ok(result.sent < 65, "cut before the frame was complete");
+      assert.equal(result.pongs, 0);
+    },
+  );
+
+  await t.step(
+    "1000 random datagrams get bounded ERRORs, then a 429 close",
+    async () => {
+      const result = await attack(server, "random-datagrams");
+      assert.equal(result.sent, 1000);
+      assert.ok(result.errors > 0, JSON.stringify(result));
+      // ERROR replies never outnumber the one-second rate burst.
+      assert.ok(result.errors <= 500, JSON.stringify(result));
+      assert.deepEqual(result.closes, { "429": 1 });
+    },
+  );
+
+  await t.step(
+    "hundreds of streams in one session are cut at --max-streams (429)",
+    async () => {
+      const result = await attack(server, "many-streams");
+      assert.ok(result.sent > 32, JSON.stringify(result));
+      assert.deepEqual(result.closes, { "429": 1 });
+    },
+  );
+
+  await t.step(
+    "more sessions than --max-sessions: the extra ones are refused (503)",
+    async () => {
+      const refusedBefore = (await stats()).refused["503"] ?? 0;
+      const result = await attack(server, "many-sessions");
+      const refused = ((await stats()).refused["503"] ?? 0) - refusedBefore;
+      // The legitimate client holds one of the 6 places.
+      assert.ok(result.pongs <= 5, JSON.stringify(result));
+      assert.ok(refused >= 5, `${refused} refused; ${JSON.stringify(result)}`);
+    },
+  );
+
+  await t.step(
+    "the legitimate client got a pong for every ping throughout",
+    async () => {
+      legitChild!.kill("SIGINT");
+      const result = await legit;
+      const events = jsonLines(result.stdout);
+      const summary = events.at(-1)!;
+      assert.equal(summary.type, "summary", result.stdout + result.stderr);
+      assert.deepEqual(
+        events.filter((event) =>
+          event.type === "timeout" || event.type === "error"
+        ),
+        [],
+      );
+      // Ctrl-C may catch one ping in flight, counted as lost like ping(8).
+      const transmitted = summary.transmitted as number;
+      assert.ok(transmitted >= 100, `only ${transmitted} pings`);
+      assert.ok((summary.received as number) >= transmitted - 1);
+    },
+  );
+
+  await t.step(
+    "afterwards the server is alive, with its session count and memory back",
+    async () => {
+      const after = await waitForSessions(stats, 0);
+      const rssAfter = await rssKb(pid);
+      console.log(
+        `server RSS: ${rssBefore} kB before, ${rssAfter} kB after ` +
+          `(${rssAfter - rssBefore >= 0 ? "+" : ""}${
+            rssAfter - rssBefore
+          } kB); ` +
+          `malformed ${after.malformed - before.malformed}, refused ${
+            JSON.stringify(after.refused)
+          }`,
+      );
+      assert.ok(
+        rssAfter - rssBefore < 64 * 1024,
+        `RSS grew from ${rssBefore} to ${rssAfter} kB`,
+      );
+      const check = await runClient([...base, "-c", "5", "-i", "0"]);
+      assert.equal(check.code, 0, check.stderr);
+      assert.equal((await server.stop("SIGTERM")).code, 0);
+    },
+  );
+});
