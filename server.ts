@@ -86,6 +86,7 @@ async function main(args: string[]): Promise<number> {
       onCertificate: printCertificate,
       maxFrameSize: config.maxMessageSize,
       limits: config.limits,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
       access: new AccessPolicy({
         token: config.token,
         allowOrigins: config.allowOrigins,

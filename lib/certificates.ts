@@ -154,10 +154,12 @@ export async function loadCertificate(
 ): Promise<CertificateBundle> {
   let cert: x509.X509Certificate;
   try {
-    const chain = new x509.X509Certificates();
-    chain.import(certPem);
-    if (chain.length === 0) throw new Error("no CERTIFICATE block");
-    cert = chain[0];
+    // X509Certificates.import() takes a PEM chain for PKCS #7 and fails;
+    // the server's certificate is the first block.
+    const first = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/
+      .exec(certPem);
+    if (!first) throw new Error("no CERTIFICATE block");
+    cert = new x509.X509Certificate(first[0]);
   } catch (cause) {
     throw new CertificateError(
       `not a PEM certificate: ${(cause as Error).message}`,

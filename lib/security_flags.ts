@@ -10,6 +10,9 @@ import { parseNumber } from "./cli.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 
+/** Default of `--handshake-timeout`, ms. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** What the security flags asked for. */
 export interface SecurityFlags {
   /** Shared token clients must present, or `undefined` for none. */
@@ -20,6 +23,8 @@ export interface SecurityFlags {
   limits: Limits;
   /** Largest message accepted, in bytes. */
   maxMessageSize: number;
+  /** Time a connection has to open its session, ms. */
+  handshakeTimeoutMs: number;
 }
 
 /** `parseArgs` option specs of the security flags. */
@@ -31,6 +36,7 @@ export const SECURITY_FLAG_SPECS = {
   "max-message-size": { type: "string" },
   "max-ping-rate": { type: "string" },
   "idle-timeout": { type: "string" },
+  "handshake-timeout": { type: "string" },
 } as const;
 
 /** Help lines of the security flags. */
@@ -46,6 +52,10 @@ export const SECURITY_FLAG_HELP = [
   `      --idle-timeout SEC  close a session that sends no ping this long,
                        0 = never (default: ${
     DEFAULT_LIMITS.idleTimeoutMs / 1000
+  })`,
+  `      --handshake-timeout SEC  close a connection that opens no session
+                       this long (default: ${
+    DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000
   })`,
 ];
 
@@ -65,6 +75,8 @@ export interface SecurityFlagValues {
   "max-ping-rate"?: string;
   /** `--idle-timeout`. */
   "idle-timeout"?: string;
+  /** `--handshake-timeout`. */
+  "handshake-timeout"?: string;
 }
 
 /**
@@ -106,6 +118,7 @@ export function parseSecurityFlags(
       : parseNumber(flag, text, { min: 0, integer: true });
   };
   const idle = values["idle-timeout"];
+  const handshake = values["handshake-timeout"];
   return {
     token: resolveToken(values.token, env),
     allowOrigins,
@@ -129,5 +142,11 @@ export function parseSecurityFlags(
         max: 16 * 1024 * 1024,
         integer: true,
       }),
+    handshakeTimeoutMs: handshake === undefined
+      ? DEFAULT_HANDSHAKE_TIMEOUT_MS
+      : Math.round(
+        parseNumber("handshake-timeout", handshake, { min: 0.1, max: 600 }) *
+          1000,
+      ),
   };
 }

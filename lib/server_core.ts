@@ -88,6 +88,12 @@ export interface PingPongServerOptions {
    * @default {DEFAULT_LIMITS}
    */
   limits?: Partial<Limits>;
+  /**
+   * Time a QUIC connection has to open its WebTransport session.
+   *
+   * @default {10000}
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /**
@@ -147,6 +153,7 @@ export class PingPongServer {
       hostname: options.hostname,
       port: options.port,
       certificate,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
       onSession: (incoming) => server && server.#accept(incoming),
     });
     server = new PingPongServer(listener, {

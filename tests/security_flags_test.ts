@@ -12,6 +12,7 @@ Deno.test("parseSecurityFlags() defaults to no token and DEFAULT_LIMITS", () => 
     allowOrigins: [],
     limits: { ...DEFAULT_LIMITS },
     maxMessageSize: DEFAULT_MAX_FRAME_SIZE,
+    handshakeTimeoutMs: 10_000,
   });
 });
 

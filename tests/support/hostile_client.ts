@@ -31,6 +31,7 @@ export const PHASES = [
   "random-datagrams",
   "many-streams",
   "many-sessions",
+  "silent-quic",
 ] as const;
 
 /** One of {@linkcode PHASES}. */
@@ -341,6 +342,42 @@ async function manySessions(attack: Attack, count: number): Promise<void> {
   await within(Promise.all(closes), 2000);
 }
 
+/**
+ * QUIC connections that complete the TLS handshake, keep themselves alive
+ * and never open a WebTransport session; the server must close them.
+ */
+async function silentQuic(attack: Attack, url: string, caFile: string) {
+  const target = new URL(url);
+  const ca = await Deno.readTextFile(caFile);
+  const conns = await Promise.all(
+    Array.from({ length: 5 }, () =>
+      Deno.connectQuic({
+        hostname: target.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(target.port),
+        serverName: "localhost",
+        alpnProtocols: ["h3"],
+        caCerts: [ca],
+        keepAliveInterval: 500,
+      })),
+  );
+  attack.result.sent = conns.length;
+  await within(
+    Promise.all(conns.map(async (conn) => {
+      const info = await conn.closed.catch(() => undefined);
+      const key = info ? String(info.closeCode) : "none";
+      attack.result.closes[key] = (attack.result.closes[key] ?? 0) + 1;
+    })),
+    15_000,
+  );
+  for (const conn of conns) {
+    try {
+      conn.close();
+    } catch {
+      // Closed by the server.
+    }
+  }
+}
+
 /** Runs one phase against `url` and returns what the server did. */
 export async function attack(
   phase: Phase,
@@ -348,6 +385,7 @@ export async function attack(
   certHash: string,
   seed = 1,
   sessions = 10,
+  caFile = "",
 ): Promise<PhaseResult> {
   const run = new Attack(phase, url, certHash);
   const random = prng(seed);
@@ -370,15 +408,20 @@ export async function attack(
     case "many-sessions":
       await manySessions(run, sessions);
       break;
+    case "silent-quic":
+      await silentQuic(run, url, caFile);
+      break;
   }
   return run.finish();
 }
 
 if (import.meta.main) {
-  const [url, hash, phase, seed, sessions] = Deno.args;
+  const [url, hash, phase, seed, sessions, caFile] = Deno.args;
   if (!PHASES.includes(phase as Phase)) {
     console.error(
-      `usage: hostile_client.ts URL HASH ${PHASES.join("|")} [SEED] [SESSIONS]`,
+      `usage: hostile_client.ts URL HASH ${
+        PHASES.join("|")
+      } [SEED] [SESSIONS] [CA_FILE]`,
     );
     Deno.exit(2);
   }
@@ -388,6 +431,7 @@ if (import.meta.main) {
     hash,
     Number(seed ?? 1),
     Number(sessions ?? 10),
+    caFile,
   );
   console.log(JSON.stringify(result));
   // Deno 2.9 keeps dropped streams until GC; do not wait for them.
