@@ -223,6 +223,7 @@ async function answerDatagrams(
           continue;
         } else {
           stats.malformed++;
+          if (hooks.malformed?.() === false) break;
           reply = encodeMessage({
             type: MessageType.ERROR,
             code: ErrorCode.UNEXPECTED,
