@@ -78,3 +78,16 @@ Deno.test("parseClientArgs() takes --token or PINGPONG_TOKEN and refuses an empt
   assert.equal(parseClientArgs([url]).token, undefined);
   assert.throws(() => parseClientArgs([url, "--token", ""]), UsageError);
 });
+
+Deno.test("parseServerArgs() reads --handshake-timeout in seconds and refuses 0", () => {
+  assert.equal(
+    parseServerArgs(["--handshake-timeout", "2.5"]).handshakeTimeoutMs,
+    2500,
+  );
+  assert.throws(
+    () => parseServerArgs(["--handshake-timeout", "0"]),
+    (error) =>
+      error instanceof UsageError &&
+      error.message.includes("--handshake-timeout"),
+  );
+});
