@@ -8,6 +8,7 @@ import {
   type ServerProcess,
   startServer,
 } from "../support/processes.ts";
+import { statsReader, waitForSessions } from "../support/server_stats.ts";
 
 /** The limits of the server under attack: small, so every one is reached. */
 const SERVER_ARGS = [
@@ -22,45 +23,6 @@ const SERVER_ARGS = [
   "--handshake-timeout",
   "1",
 ];
-
-type Stats = Record<string, number> & { refused: Record<string, number> };
-
-/** Asks the server for its stats line (SIGUSR1) and parses it. */
-function statsReader(server: ServerProcess): () => Promise<Stats> {
-  let asked = 0;
-  return async () => {
-    asked++;
-    Deno.kill(server.child.pid, "SIGUSR1");
-    const line = await server.waitForLine(new RegExp(`^stats ${asked} `), 5000);
-    const stats = { refused: {} } as Stats;
-    for (const field of line.split(" ").slice(2)) {
-      const [key, value] = field.split("=");
-      if (key === "refused") {
-        for (const pair of value === "0" ? [] : value.split(",")) {
-          const [code, count] = pair.split(":");
-          stats.refused[code] = Number(count);
-        }
-      } else {
-        stats[key] = Number(value);
-      }
-    }
-    return stats;
-  };
-}
-
-/** Polls the stats line until `sessions` is `want` (at most 50 times). */
-async function waitForSessions(
-  stats: () => Promise<Stats>,
-  want: number,
-): Promise<Stats> {
-  let last: Stats | undefined;
-  for (let i = 0; i < 50; i++) {
-    last = await stats();
-    if (last.sessions === want) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`sessions never reached ${want}: ${JSON.stringify(last)}`);
-}
 
 async function rssKb(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);

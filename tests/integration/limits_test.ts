@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runClient, startServer } from "../support/processes.ts";
+import { statsReader, waitForSessions } from "../support/server_stats.ts";
 
 Deno.test("client.ts over a server limit is cut off with one line naming the limit", async (t) => {
   await using server = await startServer({
@@ -13,6 +14,7 @@ Deno.test("client.ts over a server limit is cut off with one line naming the lim
     ],
   });
   const base = [server.url, "--cert-hash", server.certHash];
+  const stats = statsReader(server);
 
   await t.step("pinging faster than --max-ping-rate: 429, exit 2", async () => {
     const result = await runClient([...base, "-c", "500", "-i", "0"]);
@@ -35,20 +37,17 @@ Deno.test("client.ts over a server limit is cut off with one line naming the lim
   await t.step(
     "a second session over --max-sessions 1: refused as busy, the first unharmed",
     async () => {
+      // Earlier steps' sessions are gone before the first client takes the place.
+      await waitForSessions(stats, 0);
       let first: Deno.ChildProcess | undefined;
       const running = runClient([...base, "-i", "0.1", "-s", "64", "--json"], {
         onSpawn: (child) => first = child,
       });
-      // Until the first client holds the one place, a second one is served:
-      // try again (bounded) until it is refused.
-      let second;
-      for (let i = 0; i < 50; i++) {
-        second = await runClient([...base, "-c", "1"]);
-        if (second.code === 2) break;
-      }
-      assert.equal(second!.code, 2, second!.stdout + second!.stderr);
+      await waitForSessions(stats, 1);
+      const second = await runClient([...base, "-c", "1"]);
+      assert.equal(second.code, 2, second.stdout + second.stderr);
       assert.match(
-        second!.stderr.trim(),
+        second.stderr.trim(),
         /^pingpong-client: server refused the session: server busy: 1 sessions already open \(try again later\)$/,
       );
       first!.kill("SIGINT");
