@@ -58,7 +58,7 @@ export interface GenerateCertificateOptions {
    */
   names?: string[];
   /**
-   * Lifetime from `now - BACKDATE_MS`; at most 14 days so browsers may pin it.
+   * Lifetime from `now`; with the backdate at most 14 days so browsers may pin it.
    *
    * @default {DEFAULT_VALIDITY_MS}
    */
@@ -69,6 +69,12 @@ export interface GenerateCertificateOptions {
    * @default {new Date()}
    */
   now?: Date;
+  /**
+   * How far before `now` validity starts, for clients whose clocks lag.
+   *
+   * @default {BACKDATE_MS}
+   */
+  backdateMs?: number;
 }
 
 const IP_PATTERN = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)$/i;
@@ -87,20 +93,24 @@ export async function generateCertificate(
   options: GenerateCertificateOptions = {},
 ): Promise<CertificateBundle> {
   const validityMs = options.validityMs ?? DEFAULT_VALIDITY_MS;
+  const backdateMs = options.backdateMs ?? BACKDATE_MS;
   if (
-    !(validityMs > 0 && validityMs + BACKDATE_MS <= MAX_PINNABLE_VALIDITY_MS)
+    !(validityMs > 0 && backdateMs >= 0 &&
+      validityMs + backdateMs <= MAX_PINNABLE_VALIDITY_MS)
   ) {
     throw new RangeError(
-      `validity must be above 0 and at most 14 days including the ${BACKDATE_MS} ms backdate`,
+      `validity must be above 0 and at most 14 days including the ${backdateMs} ms backdate`,
     );
   }
   const names = options.names ?? ["localhost", "127.0.0.1", "::1"];
   const now = options.now ?? new Date();
   // X.509 times have whole seconds: round so the stated span is exact.
   const notBefore = new Date(
-    Math.floor((now.getTime() - BACKDATE_MS) / 1000) * 1000,
+    Math.floor((now.getTime() - backdateMs) / 1000) * 1000,
   );
-  const notAfter = new Date(notBefore.getTime() + validityMs + BACKDATE_MS);
+  const notAfter = new Date(
+    Math.floor((now.getTime() + validityMs) / 1000) * 1000,
+  );
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, [
     "sign",
     "verify",
@@ -154,12 +164,10 @@ export async function loadCertificate(
 ): Promise<CertificateBundle> {
   let cert: x509.X509Certificate;
   try {
-    // X509Certificates.import() takes a PEM chain for PKCS #7 and fails;
-    // the server's certificate is the first block.
-    const first = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/
-      .exec(certPem);
-    if (!first) throw new Error("no CERTIFICATE block");
-    cert = new x509.X509Certificate(first[0]);
+    const blocks = x509.PemConverter.decodeWithHeaders(certPem)
+      .filter((block) => block.type === "CERTIFICATE");
+    if (blocks.length === 0) throw new Error("no CERTIFICATE block");
+    cert = new x509.X509Certificate(blocks[0].rawData);
   } catch (cause) {
     throw new CertificateError(
       `not a PEM certificate: ${(cause as Error).message}`,
@@ -179,8 +187,9 @@ export async function loadCertificate(
 }
 
 /**
- * When to replace `bundle`: a day before it expires, or at 80% of its life if
- * that is earlier, so short-lived test certificates renew too.
+ * When to replace `bundle`: a fifth of its lifetime before it expires, but at
+ * most a day before, so a 13-day certificate lives 12 days and a short-lived
+ * test certificate renews too.
  *
  * @returns milliseconds from `now` (0 if already due).
  * @example
@@ -196,11 +205,8 @@ export function renewalDelay(
 ): number {
   const start = bundle.notBefore.getTime();
   const end = bundle.notAfter.getTime();
-  const renewAt = Math.min(
-    end - 24 * 60 * 60 * 1000,
-    start + (end - start) * 0.8,
-  );
-  return Math.max(0, renewAt - now.getTime());
+  const margin = Math.min(24 * 60 * 60 * 1000, (end - start) / 5);
+  return Math.max(0, end - margin - now.getTime());
 }
 
 /**

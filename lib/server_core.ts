@@ -224,6 +224,23 @@ export class PingPongServer {
     this.#listener.close();
   }
 
+  #refuse(session: WebTransport, peer: string, refusal: Refusal): void {
+    this.#refusals.set(
+      refusal.closeCode,
+      (this.#refusals.get(refusal.closeCode) ?? 0) + 1,
+    );
+    log.warning("closed session from {peer} with {code}: {reason}", {
+      peer,
+      code: refusal.closeCode,
+      reason: refusal.reason,
+    });
+    try {
+      session.close(refusal);
+    } catch (error) {
+      log.debug("close failed: {error}", { error: String(error) });
+    }
+  }
+
   #accept({ session, url, remoteAddr }: IncomingSession): void {
     const peer = formatHostPort(remoteAddr.hostname, remoteAddr.port);
     if (this.#stopped) {
@@ -265,23 +282,6 @@ export class PingPongServer {
       log.debug("session from {peer} closed", { peer });
     });
     this.#done.add(done);
-  }
-
-  #refuse(session: WebTransport, peer: string, refusal: Refusal): void {
-    this.#refusals.set(
-      refusal.closeCode,
-      (this.#refusals.get(refusal.closeCode) ?? 0) + 1,
-    );
-    log.warning("closed session from {peer} with {code}: {reason}", {
-      peer,
-      code: refusal.closeCode,
-      reason: refusal.reason,
-    });
-    try {
-      session.close(refusal);
-    } catch (error) {
-      log.debug("close failed: {error}", { error: String(error) });
-    }
   }
 
   #scheduleRenewal(): void {
