@@ -48,7 +48,7 @@ export interface SessionHooks {
   ping?(): boolean;
   /** A message over the size limit arrived. */
   oversize?(detail: string): void;
-  /** A malformed datagram arrived; `false` to send no ERROR back. */
+  /** A malformed or unexpected datagram arrived; `false` to send no ERROR back. */
   malformed?(): boolean;
 }
 
