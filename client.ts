@@ -18,13 +18,14 @@ import {
   VERSION,
 } from "./lib/cli.ts";
 import { CloseCode } from "./lib/codec.ts";
+import { redactToken, refusalMessage, withToken } from "./lib/auth.ts";
 import { SessionClosedError } from "./lib/pinger.ts";
 import { pingWithReconnect, ReconnectFailedError } from "./lib/reconnect.ts";
 import { Reporter } from "./lib/report.ts";
 import { ConnectError } from "./lib/transport.ts";
 
 async function main(args: string[]): Promise<number> {
-  const config = parseClientArgs(args);
+  const config = parseClientArgs(args, Deno.env.toObject());
   if (config.action === "help") {
     console.log(CLIENT_HELP);
     return ExitCode.OK;
@@ -49,10 +50,12 @@ async function ping(
   signal: AbortSignal,
 ): Promise<number> {
   const reporter = new Reporter(config.json, (line) => console.log(line));
+  // The token stays out of everything printed, even if typed into the URL.
+  const shownUrl = redactToken(config.url);
   let result;
   try {
     result = await pingWithReconnect({
-      url: config.url,
+      url: withToken(config.url, config.token),
       certHash: config.certHash,
       connectTimeoutMs: config.timeoutMs,
       mode: config.mode,
@@ -70,7 +73,7 @@ async function ping(
       onConnected: (handshakeMs) =>
         reporter.report({
           type: "start",
-          url: config.url,
+          url: shownUrl,
           mode: config.mode,
           size: config.size,
           handshakeMs,
@@ -87,28 +90,33 @@ async function ping(
     if (error instanceof RangeError) {
       throw new UsageError(error.message, { cause: error });
     }
-    if (
-      (error instanceof SessionClosedError || error instanceof ConnectError) &&
-      error.closeCode === CloseCode.NOT_FOUND
-    ) {
-      throw new ExitError(
-        ExitCode.USAGE,
-        `server refused path ${new URL(config.url).pathname}: ${
-          error.reason || "not found"
-        }`,
-      );
+    if (error instanceof SessionClosedError || error instanceof ConnectError) {
+      if (error.closeCode === CloseCode.NOT_FOUND) {
+        throw new ExitError(
+          ExitCode.USAGE,
+          `server refused path ${new URL(config.url).pathname}: ${
+            error.reason || "not found"
+          }`,
+        );
+      }
+      const refused = refusalMessage(error.closeCode, error.reason);
+      if (refused) {
+        throw new ExitError(ExitCode.USAGE, refused, { cause: error });
+      }
     }
     if (
       error instanceof ConnectError || error instanceof SessionClosedError ||
       error instanceof ReconnectFailedError
     ) {
-      throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
+      throw new ExitError(ExitCode.USAGE, error.message, {
+        cause: error,
+      });
     }
     throw error;
   }
   const { stats, handshakeMs } = result;
   const summary = stats.summary();
-  reporter.report({ type: "summary", url: config.url, summary, handshakeMs });
+  reporter.report({ type: "summary", url: shownUrl, summary, handshakeMs });
   return summary.received === summary.transmitted ? ExitCode.OK : ExitCode.LOSS;
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { AccessPolicy } from "./lib/auth.ts";
 import { type CertificateBundle, loadCertificate } from "./lib/certificates.ts";
 import {
   applyLogFlags,
@@ -13,8 +14,10 @@ import {
   VERSION,
 } from "./lib/cli.ts";
 import { storedCertificateSource } from "./lib/cert_store.ts";
+import { assertPrivateKeyFile } from "./lib/key_file.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
-import { startWithBindRetry, statusLine } from "./lib/server_lifecycle.ts";
+import { startWithBindRetry } from "./lib/server_lifecycle.ts";
+import { formatStatsLine } from "./lib/stats_line.ts";
 import {
   parseServerArgs,
   SERVER_HELP,
@@ -44,6 +47,11 @@ async function readCertificate(
   const certPem = await read("--cert", config.certFile);
   const keyPem = await read("--key", config.keyFile);
   try {
+    await assertPrivateKeyFile(config.keyFile);
+  } catch (cause) {
+    throw new ExitError(ExitCode.USAGE, (cause as Error).message, { cause });
+  }
+  try {
     return await loadCertificate(certPem, keyPem);
   } catch (cause) {
     throw new ExitError(
@@ -59,7 +67,7 @@ function printCertificate(certificate: CertificateBundle): void {
 }
 
 async function main(args: string[]): Promise<number> {
-  const config = parseServerArgs(args);
+  const config = parseServerArgs(args, Deno.env.toObject());
   if (config.action === "help") {
     console.log(SERVER_HELP);
     return ExitCode.OK;
@@ -81,6 +89,13 @@ async function main(args: string[]): Promise<number> {
         ? undefined
         : storedCertificateSource(config.stateDir),
       onCertificate: printCertificate,
+      maxFrameSize: config.maxMessageSize,
+      limits: config.limits,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      access: new AccessPolicy({
+        token: config.token,
+        allowOrigins: config.allowOrigins,
+      }),
     });
   } catch (error) {
     if (error instanceof BindError) {
@@ -95,8 +110,10 @@ async function main(args: string[]): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
-  const status = () => console.log(statusLine(server));
-  Deno.addSignalListener("SIGUSR1", status);
+  let reports = 0;
+  const report = () =>
+    console.log(formatStatsLine(++reports, server, Deno.memoryUsage()));
+  Deno.addSignalListener("SIGUSR1", report);
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
   const signal = await stop.promise;
@@ -105,7 +122,7 @@ async function main(args: string[]): Promise<number> {
   for (const [name, handler] of handlers) {
     Deno.removeSignalListener(name, handler);
   }
-  Deno.removeSignalListener("SIGUSR1", status);
+  Deno.removeSignalListener("SIGUSR1", report);
   return ExitCode.OK;
 }
 

@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { resolveToken, TOKEN_ENV } from "./auth.ts";
 import { parseCertHash } from "./certificates.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
 import {
@@ -47,6 +48,8 @@ export interface ClientConfig extends LogFlags {
   retryMaxDelayMs: number;
   /** Silence with pings outstanding that counts as a dead path, ms. */
   deadAfterMs: number;
+  /** Shared token sent in the URL's query, or `undefined`. */
+  token: string | undefined;
 }
 
 /** Defaults of the client's flags. */
@@ -73,6 +76,8 @@ Options:
   -m, --mode MODE      ${MODES.join("|")} (default: ${CLIENT_DEFAULTS.mode})
       --cert-hash HEX  accept the server certificate whose SHA-256 is HEX
                        (as the server prints it) instead of CA validation
+      --token TOKEN    the server's shared token, sent as ?token= in the
+                       session URL (default: \$${TOKEN_ENV})
       --json           one JSON object per line on stdout
       --no-reconnect   end the run when the session is lost
       --max-retries N  reconnect attempts per outage, then exit 2
@@ -101,8 +106,13 @@ Exit status: 0 every ping answered, 1 some lost, 2 usage or connection error.
  * const config = parseClientArgs(["-c", "3", "https://localhost:4433/pingpong"]);
  * console.log(config.count, config.mode); // 3 stream
  * ```
+ * @param args The command line.
+ * @param env Environment variables (`PINGPONG_TOKEN`).
  */
-export function parseClientArgs(args: string[]): ClientConfig {
+export function parseClientArgs(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): ClientConfig {
   let parsed;
   try {
     parsed = parseArgs({
@@ -116,6 +126,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
         timeout: { type: "string", short: "W" },
         mode: { type: "string", short: "m" },
         "cert-hash": { type: "string" },
+        token: { type: "string" },
         json: { type: "boolean", default: false },
         "no-reconnect": { type: "boolean", default: false },
         "max-retries": { type: "string" },
@@ -145,6 +156,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
     maxRetries: RECONNECT_DEFAULTS.maxRetries as number,
     retryMaxDelayMs: RECONNECT_DEFAULTS.maxDelayMs as number,
     deadAfterMs: RECONNECT_DEFAULTS.deadAfterMs as number,
+    token: undefined,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
@@ -156,6 +168,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
     );
   }
   const url = parseServerUrl(positionals[0]);
+  if (values.token === "") throw new UsageError("--token must not be empty");
   let certHash: Uint8Array<ArrayBuffer> | undefined;
   if (values["cert-hash"] !== undefined) {
     try {
@@ -203,6 +216,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
     deadAfterMs: values["dead-after"] === undefined
       ? base.deadAfterMs
       : seconds("dead-after", values["dead-after"], 0.05),
+    token: resolveToken(values.token, env),
   };
 }
 

@@ -66,6 +66,18 @@ export const CloseCode = {
   NOT_FOUND: 404,
   /** The server is shutting down; reconnect (to another replica) at once. */
   GOING_AWAY: 1001,
+  /** The session presented no token, or a wrong one. */
+  UNAUTHORIZED: 401,
+  /** The session's Origin is not on the server's allow-list. */
+  FORBIDDEN: 403,
+  /** The session sent no message for the server's idle timeout. */
+  IDLE_TIMEOUT: 408,
+  /** The session sent a message over the server's size limit. */
+  TOO_LARGE: 413,
+  /** The session went over a rate or stream limit. */
+  RATE_LIMITED: 429,
+  /** The server already serves as many sessions as it may; retry later. */
+  BUSY: 503,
 } as const;
 
 /** A PING, or the PONG that answers it. */
@@ -140,7 +152,9 @@ export class DecodeError extends Error {
 }
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a reason starting with U+FEFF must keep it (the default strips
+// it, so such a reason did not survive a round trip).
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
 
 /**

@@ -35,6 +35,23 @@ export interface ResponderStats {
   streams: number;
 }
 
+/**
+ * Hooks through which a session's limits are enforced (see lib/limits.ts).
+ * A hook returning `false` means the session was closed: stop serving.
+ */
+export interface SessionHooks {
+  /** A stream was accepted; `false` to stop accepting. */
+  streamOpened?(): boolean;
+  /** A stream ended. */
+  streamClosed?(): void;
+  /** A PING arrived; `false` to drop it and stop. */
+  ping?(): boolean;
+  /** A message over the size limit arrived. */
+  oversize?(detail: string): void;
+  /** A malformed or unexpected datagram arrived; `false` to send no ERROR back. */
+  malformed?(): boolean;
+}
+
 /** Options of {@linkcode serveSession}. */
 export interface ResponderOptions {
   /**
@@ -49,6 +66,12 @@ export interface ResponderOptions {
    * @default {a fresh object}
    */
   stats?: ResponderStats;
+  /**
+   * Limit hooks, called as streams and PINGs arrive.
+   *
+   * @default {{}}
+   */
+  hooks?: SessionHooks;
 }
 
 /**
@@ -68,8 +91,9 @@ export async function serveSession(
 ): Promise<void> {
   const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   const stats = options.stats ?? { pongs: 0, malformed: 0, streams: 0 };
-  const streams = acceptStreams(session, maxFrameSize, stats);
-  const datagrams = answerDatagrams(session, maxFrameSize, stats);
+  const hooks = options.hooks ?? {};
+  const streams = acceptStreams(session, maxFrameSize, stats, hooks);
+  const datagrams = answerDatagrams(session, maxFrameSize, stats, hooks);
   await Promise.allSettled([session.closed, streams, datagrams]);
 }
 
@@ -77,6 +101,7 @@ async function acceptStreams(
   session: WebTransport,
   maxFrameSize: number,
   stats: ResponderStats,
+  hooks: SessionHooks,
 ): Promise<void> {
   const reader = session.incomingBidirectionalStreams.getReader();
   try {
@@ -84,7 +109,8 @@ async function acceptStreams(
       const { value: stream, done } = await reader.read();
       if (done) break;
       stats.streams++;
-      answerStream(stream, maxFrameSize, stats);
+      if (hooks.streamOpened?.() === false) break;
+      answerStream(stream, maxFrameSize, stats, hooks);
     }
   } catch (error) {
     log.debug("stream accept ended: {error}", { error: String(error) });
@@ -102,6 +128,7 @@ export async function answerStream(
   stream: WebTransportBidirectionalStream,
   maxFrameSize: number,
   stats: ResponderStats,
+  hooks: SessionHooks = {},
 ): Promise<void> {
   const reader = stream.readable.getReader();
   const writer = stream.writable.getWriter();
@@ -117,6 +144,7 @@ export async function answerStream(
         if (!(error instanceof DecodeError)) throw error;
         stats.malformed++;
         log.debug("malformed frame: {reason}", { reason: error.message });
+        if (error.kind === "too-large") hooks.oversize?.(error.message);
         await writer.write(
           encodeFrame({
             type: MessageType.ERROR,
@@ -129,6 +157,7 @@ export async function answerStream(
       }
       for (const message of messages) {
         if (message.type === MessageType.PING) {
+          if (hooks.ping?.() === false) return;
           // Not awaited one by one: a batch of PINGs is written back to back.
           writer.write(encodeFrame(pongFor(message))).catch(() => {});
           stats.pongs++;
@@ -161,6 +190,7 @@ export async function answerStream(
     reader.releaseLock();
     writer.releaseLock();
     streamReleased();
+    hooks.streamClosed?.();
   }
 }
 
@@ -174,6 +204,7 @@ async function answerDatagrams(
   session: WebTransport,
   maxFrameSize: number,
   stats: ResponderStats,
+  hooks: SessionHooks,
 ): Promise<void> {
   const reader = session.datagrams.readable.getReader();
   const writer = session.datagrams.writable.getWriter();
@@ -185,12 +216,14 @@ async function answerDatagrams(
       try {
         const message = decodeMessage(value, maxFrameSize);
         if (message.type === MessageType.PING) {
+          if (hooks.ping?.() === false) break;
           reply = encodeMessage(pongFor(message));
           stats.pongs++;
         } else if (message.type === MessageType.ERROR) {
           continue;
         } else {
           stats.malformed++;
+          if (hooks.malformed?.() === false) break;
           reply = encodeMessage({
             type: MessageType.ERROR,
             code: ErrorCode.UNEXPECTED,
@@ -200,6 +233,9 @@ async function answerDatagrams(
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
         stats.malformed++;
+        if (error.kind === "too-large") hooks.oversize?.(error.message);
+        // Replies to junk count against the ping rate: no free amplifier.
+        if (hooks.malformed?.() === false) break;
         reply = encodeMessage({
           type: MessageType.ERROR,
           code: error.errorCode,

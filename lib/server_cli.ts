@@ -13,9 +13,15 @@ import {
   toUsageError,
   UsageError,
 } from "./cli.ts";
+import {
+  parseSecurityFlags,
+  SECURITY_FLAG_HELP,
+  SECURITY_FLAG_SPECS,
+  type SecurityFlags,
+} from "./security_flags.ts";
 
 /** Everything the server was asked to do. */
-export interface ServerConfig extends LogFlags {
+export interface ServerConfig extends LogFlags, SecurityFlags {
   /** `help` or `version` print and exit; `serve` runs. */
   action: "serve" | "help" | "version";
   /** Address to bind. */
@@ -55,18 +61,21 @@ Options:
       --cert FILE      PEM certificate chain (with --key); without both, an
                        ephemeral ECDSA certificate valid 13 days is made and
                        renewed before it expires
-      --key FILE       PEM private key (with --cert)
+      --key FILE       PEM private key (with --cert); refused if group or
+                       others may read it
       --state-dir DIR  keep the ephemeral certificate in DIR and reuse it on
                        restart while valid, so pinned clients reconnect
       --drain-timeout SEC
                        on SIGTERM, longest wait for sessions to close before
                        exiting (default: ${SERVER_DEFAULTS.drainTimeoutSeconds})
+${SECURITY_FLAG_HELP.join("\n")}
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
 
 Prints 'listening on https://HOST:PORT/PATH' and 'cert-hash sha-256 HEX' once
 ready. SIGINT or SIGTERM closes sessions with a going-away code and exits 0.
+SIGUSR1 prints 'stats N sessions=… streams=… pongs=… malformed=… refused=…'.
 Exit status: 0 clean stop, 1 runtime failure, 2 usage error.
 `;
 
@@ -79,8 +88,13 @@ Exit status: 0 clean stop, 1 runtime failure, 2 usage error.
  * import { parseServerArgs } from "./server_cli.ts";
  * console.log(parseServerArgs(["--port", "0"]).port); // 0
  * ```
+ * @param args The command line.
+ * @param env Environment variables (`PINGPONG_TOKEN`).
  */
-export function parseServerArgs(args: string[]): ServerConfig {
+export function parseServerArgs(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): ServerConfig {
   let parsed;
   try {
     parsed = parseArgs({
@@ -98,6 +112,7 @@ export function parseServerArgs(args: string[]): ServerConfig {
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
+        ...SECURITY_FLAG_SPECS,
       },
     });
   } catch (error) {
@@ -106,6 +121,7 @@ export function parseServerArgs(args: string[]): ServerConfig {
   const { values } = parsed;
   const base: ServerConfig = {
     ...parseLogFlags(values),
+    ...parseSecurityFlags(values, env),
     action: "serve",
     hostname: values.host,
     port: values.port === undefined

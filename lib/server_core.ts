@@ -4,12 +4,19 @@
  *
  * @module
  */
+import { AccessPolicy, type Refusal } from "./auth.ts";
 import {
   type CertificateBundle,
   generateCertificate,
   renewalDelay,
 } from "./certificates.ts";
 import { CloseCode, DEFAULT_MAX_FRAME_SIZE } from "./codec.ts";
+import {
+  admitSession,
+  DEFAULT_LIMITS,
+  type Limits,
+  SessionGuard,
+} from "./limits.ts";
 import { logger } from "./log.ts";
 import { type ResponderStats, serveSession } from "./responder.ts";
 import {
@@ -75,6 +82,24 @@ export interface PingPongServerOptions {
    * @default {65536}
    */
   maxFrameSize?: number;
+  /**
+   * Who may open a session (token, Origin allow-list).
+   *
+   * @default {an AccessPolicy that admits everyone}
+   */
+  access?: AccessPolicy;
+  /**
+   * Sessions, streams, ping rate and idle timeout (lib/limits.ts).
+   *
+   * @default {DEFAULT_LIMITS}
+   */
+  limits?: Partial<Limits>;
+  /**
+   * Time a QUIC connection has to open its WebTransport session.
+   *
+   * @default {10000}
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /**
@@ -95,6 +120,9 @@ export class PingPongServer {
   readonly #sessions = new Set<WebTransport>();
   readonly #done = new Set<Promise<void>>();
   readonly #stats: ResponderStats = { pongs: 0, malformed: 0, streams: 0 };
+  readonly #access: AccessPolicy;
+  readonly #limits: Limits;
+  readonly #refusals = new Map<number, number>();
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -105,6 +133,13 @@ export class PingPongServer {
     this.#listener = listener;
     this.#options = options;
     this.#path = options.path ?? "/pingpong";
+    this.#access = options.access ?? new AccessPolicy();
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    if (this.#access.checksOrigin) {
+      log.warning(
+        "--allow-origin is not enforced: Deno 2.9 does not expose the CONNECT request's Origin (docs/security.md)",
+      );
+    }
   }
 
   /**
@@ -124,6 +159,7 @@ export class PingPongServer {
       hostname: options.hostname,
       port: options.port,
       certificate,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
       onSession: (incoming) => server && server.#accept(incoming),
     });
     server = new PingPongServer(listener, {
@@ -154,6 +190,11 @@ export class PingPongServer {
   /** Sessions open now. */
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Sessions refused or cut off, by close code. */
+  get refusals(): ReadonlyMap<number, number> {
+    return this.#refusals;
   }
 
   /** Counters over every session served. */
@@ -195,6 +236,23 @@ export class PingPongServer {
     this.#listener.close();
   }
 
+  #refuse(session: WebTransport, peer: string, refusal: Refusal): void {
+    this.#refusals.set(
+      refusal.closeCode,
+      (this.#refusals.get(refusal.closeCode) ?? 0) + 1,
+    );
+    log.warning("closed session from {peer} with {code}: {reason}", {
+      peer,
+      code: refusal.closeCode,
+      reason: refusal.reason,
+    });
+    try {
+      session.close(refusal);
+    } catch (error) {
+      log.debug("close failed: {error}", { error: String(error) });
+    }
+  }
+
   #accept({ session, url, remoteAddr }: IncomingSession): void {
     const peer = formatHostPort(remoteAddr.hostname, remoteAddr.port);
     if (this.#stopped) {
@@ -215,12 +273,22 @@ export class PingPongServer {
       });
       return;
     }
+    // Origin: Deno 2.9 does not expose the CONNECT headers (docs/security.md).
+    const refusal = this.#access.check({ url }) ??
+      admitSession(this.#sessions.size, this.#limits);
+    if (refusal) return this.#refuse(session, peer, refusal);
     log.debug("session from {peer}", { peer });
     this.#sessions.add(session);
+    const guard = new SessionGuard(
+      this.#limits,
+      (refusal) => this.#refuse(session, peer, refusal),
+    );
     const done = serveSession(session, {
       maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
       stats: this.#stats,
+      hooks: guard,
     }).finally(() => {
+      guard.dispose();
       this.#sessions.delete(session);
       this.#done.delete(done);
       log.debug("session from {peer} closed", { peer });

@@ -68,21 +68,3 @@ function _portBusy(error: unknown): boolean {
   return error instanceof BindError &&
     error.cause instanceof Deno.errors.AddrInUse;
 }
-
-/**
- * One line on the server's state: open sessions, pongs, resident memory.
- * Printed on SIGUSR1.
- *
- * @example
- * ```ts ignore
- * import { statusLine } from "./server_lifecycle.ts";
- * declare const server: import("./server_core.ts").PingPongServer;
- * console.log(statusLine(server)); // status sessions=0 pongs=0 rss_kib=51234
- * ```
- */
-export function statusLine(server: PingPongServer): string {
-  const memory = Deno.memoryUsage();
-  return `status sessions=${server.sessionCount} pongs=${server.stats.pongs} rss_kib=${
-    Math.round(memory.rss / 1024)
-  } heap_used_kib=${Math.round(memory.heapUsed / 1024)}`;
-}

@@ -49,6 +49,19 @@ export interface ListenOptions {
    * @default {30000}
    */
   maxIdleTimeoutMs?: number;
+  /**
+   * A QUIC connection must open its WebTransport session within this long
+   * or it is closed: QUIC keep-alives would otherwise hold it forever.
+   *
+   * @default {10000}
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * Connections still in their handshake at once; more are refused.
+   *
+   * @default {256}
+   */
+  maxPendingHandshakes?: number;
 }
 
 /**
@@ -73,6 +86,7 @@ export class WebTransportListener {
   #listener: Deno.QuicListener;
   #certificate: CertificateBundle;
   #closed = false;
+  #pending = 0;
 
   /** @internal Use {@linkcode listenWebTransport}. */
   constructor(endpoint: Deno.QuicEndpoint, options: ListenOptions) {
@@ -141,6 +155,11 @@ export class WebTransportListener {
           incoming.refuse();
           continue;
         }
+        if (this.#pending >= (this.#options.maxPendingHandshakes ?? 256)) {
+          log.warning("refused a connection: too many handshakes in progress");
+          incoming.refuse();
+          continue;
+        }
         this.#upgrade(incoming);
       }
     } catch (error) {
@@ -151,13 +170,31 @@ export class WebTransportListener {
 
   async #upgrade(incoming: Deno.QuicIncoming): Promise<void> {
     let remoteAddr: Deno.NetAddr = { transport: "udp", hostname: "?", port: 0 };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    this.#pending++;
     try {
       const conn = await incoming.accept();
       remoteAddr = conn.remoteAddr;
+      const ms = this.#options.handshakeTimeoutMs ?? 10_000;
+      timer = setTimeout(() => {
+        log.warning(
+          "closed connection from {addr}: no session within {ms} ms",
+          {
+            addr: formatHostPort(remoteAddr.hostname, remoteAddr.port),
+            ms,
+          },
+        );
+        try {
+          conn.close({ closeCode: 0, reason: "handshake timeout" });
+        } catch {
+          // Already closed.
+        }
+      }, ms);
       const session = await Deno.upgradeWebTransport(conn);
       // A handshake failure would otherwise surface as an unhandled rejection.
       session.closed.catch(() => {});
       await session.ready;
+      clearTimeout(timer);
       this.#options.onSession({
         session,
         url: new URL(session.url),
@@ -168,6 +205,9 @@ export class WebTransportListener {
         addr: `${remoteAddr.hostname}:${remoteAddr.port}`,
         error: String(error),
       });
+    } finally {
+      clearTimeout(timer);
+      this.#pending--;
     }
   }
 }

@@ -4,6 +4,10 @@
  * with SIGTERM, and many sessions opened and closed.
  */
 import assert from "node:assert/strict";
+import {
+  statsReader,
+  waitForSessions as waitForSessionCount,
+} from "../support/server_stats.ts";
 import { parseCertHash } from "../../lib/certificates.ts";
 import { RttStats } from "../../lib/stats.ts";
 import { runPings } from "../../lib/pinger.ts";
@@ -294,31 +298,8 @@ Deno.test("200 concurrent sessions x 100 pings lose nothing, and the server retu
   await using server = await startServer();
   const pid = server.child.pid;
   const certHash = parseCertHash(server.certHash);
-  /** Asks the server for a status line and waits (bounded) for it. */
-  const status = async () => {
-    const before =
-      server.stdout.filter((line) => line.startsWith("status ")).length;
-    server.child.kill("SIGUSR1");
-    for (let i = 0; i < 100; i++) {
-      const lines = server.stdout.filter((line) => line.startsWith("status "));
-      if (lines.length > before) return lines.at(-1)!;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error("no status line");
-  };
-  const sessionsNow = async () =>
-    Number((await status()).match(/sessions=(\d+)/)![1]);
-  /** Bounded: the server counts a session once its handshake is done on
-   * its side, and frees it once the close arrives. */
-  const waitForSessions = async (n: number) => {
-    let now = -1;
-    for (let i = 0; i < 100; i++) {
-      now = await sessionsNow();
-      if (now === n) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.fail(`${now} sessions open, expected ${n}`);
-  };
+  const stats = statsReader(server);
+  const waitForSessions = (n: number) => waitForSessionCount(stats, n);
   const cycle = async () => {
     const connected = await Promise.all(
       Array.from(
@@ -342,8 +323,7 @@ Deno.test("200 concurrent sessions x 100 pings lose nothing, and the server retu
     assert.equal(received, 200 * 100, "zero loss");
     await waitForSessions(0);
   };
-  const heapKib = async () =>
-    Number((await status()).match(/heap_used_kib=(\d+)/)![1]);
+  const heapKib = async () => (await stats()).heap_used_kib;
   const start = { rss: rssKib(pid), fds: openFds(pid), heap: await heapKib() };
   await cycle(); // warm-up: V8 and QUIC grow their pools once
   const baseline = {

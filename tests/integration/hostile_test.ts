@@ -1,0 +1,206 @@
+import assert from "node:assert/strict";
+import { generateCertificate } from "../../lib/certificates.ts";
+import type { Phase, PhaseResult } from "../support/hostile_client.ts";
+import {
+  jsonLines,
+  rootPath,
+  runClient,
+  type ServerProcess,
+  startServer,
+} from "../support/processes.ts";
+import { statsReader, waitForSessions } from "../support/server_stats.ts";
+
+/** The limits of the server under attack: small, so every one is reached. */
+const SERVER_ARGS = [
+  "--max-sessions",
+  "6",
+  "--max-streams",
+  "32",
+  "--max-ping-rate",
+  "500",
+  "--idle-timeout",
+  "2",
+  "--handshake-timeout",
+  "1",
+];
+
+async function rssKb(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]);
+}
+
+async function runAttack(
+  server: ServerProcess,
+  phase: Phase,
+  caFile: string,
+): Promise<PhaseResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-all",
+      "--unstable-net",
+      rootPath("tests/support/hostile_client.ts"),
+      server.url,
+      server.certHash,
+      phase,
+      "7",
+      "10",
+      caFile,
+    ],
+    stdin: "null",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+}
+
+Deno.test("server.ts shrugs off hostile clients while a legitimate client keeps getting pongs", async (t) => {
+  // Certificate files, so the silent QUIC client can trust the server by CA.
+  const dir = await Deno.makeTempDir();
+  const caFile = `${dir}/cert.pem`;
+  const keyFile = `${dir}/key.pem`;
+  const bundle = await generateCertificate();
+  await Deno.writeTextFile(caFile, bundle.certPem);
+  await Deno.writeTextFile(keyFile, bundle.keyPem, { mode: 0o600 });
+  await using _cleanup = {
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+  await using server = await startServer({
+    args: [...SERVER_ARGS, "--cert", caFile, "--key", keyFile],
+  });
+  const attack = (phase: Phase) => runAttack(server, phase, caFile);
+  const pid = server.child.pid;
+  const stats = statsReader(server);
+  const base = [server.url, "--cert-hash", server.certHash];
+
+  // Warm up (JIT, TLS, first allocations) so the baseline is a steady state.
+  const warm = await runClient([...base, "-c", "200", "-i", "0"]);
+  assert.equal(warm.code, 0, warm.stderr);
+  const before = await waitForSessions(stats, 0);
+  const rssBefore = await rssKb(pid);
+
+  let legitChild: Deno.ChildProcess | undefined;
+  const legit = runClient([...base, "-i", "0.05", "-W", "2", "--json"], {
+    onSpawn: (child) => legitChild = child,
+    killAfterMs: 180_000,
+  });
+  await waitForSessions(stats, 1);
+
+  await t.step("random bytes as frames get ERRORs or a 413 close", async () => {
+    const result = await attack("random-frames");
+    assert.ok(result.sent >= 50, JSON.stringify(result));
+    assert.ok(result.errors + (result.closes["413"] ?? 0) > 0);
+    assert.equal(result.pongs, 0);
+  });
+
+  await t.step(
+    "a length prefix near 2^62 closes the session with 413",
+    async () => {
+      const result = await attack("huge-length");
+      assert.deepEqual(result.closes, { "413": 3 }, JSON.stringify(result));
+    },
+  );
+
+  await t.step(
+    "a PING written one byte at a time is cut by the idle timeout (408)",
+    async () => {
+      const result = await attack("slowloris");
+      assert.deepEqual(result.closes, { "408": 1 }, JSON.stringify(result));
+      assert.ok(result.sent < 65, "cut before the frame was complete");
+      assert.equal(result.pongs, 0);
+    },
+  );
+
+  await t.step(
+    "1000 random datagrams get bounded ERRORs, then a 429 close",
+    async () => {
+      const result = await attack("random-datagrams");
+      assert.equal(result.sent, 1000);
+      assert.ok(result.errors > 0, JSON.stringify(result));
+      // ERROR replies never outnumber the rate: a one-second burst of 500
+      // plus 500 a second for as long as the phase ran.
+      const bound = 500 + Math.ceil(500 * result.elapsedMs / 1000);
+      assert.ok(result.errors <= bound, `${bound}: ${JSON.stringify(result)}`);
+      assert.deepEqual(result.closes, { "429": 1 });
+    },
+  );
+
+  await t.step(
+    "hundreds of streams in one session are cut at --max-streams (429)",
+    async () => {
+      const result = await attack("many-streams");
+      assert.ok(result.sent > 32, JSON.stringify(result));
+      assert.deepEqual(result.closes, { "429": 1 });
+    },
+  );
+
+  await t.step(
+    "more sessions than --max-sessions: the extra ones are refused (503)",
+    async () => {
+      const refusedBefore = (await stats()).refused["503"] ?? 0;
+      const result = await attack("many-sessions");
+      const refused = ((await stats()).refused["503"] ?? 0) - refusedBefore;
+      // The legitimate client holds one of the 6 places.
+      assert.ok(result.pongs <= 5, JSON.stringify(result));
+      assert.ok(refused >= 5, `${refused} refused; ${JSON.stringify(result)}`);
+    },
+  );
+
+  await t.step(
+    "QUIC connections that never open a session are closed at --handshake-timeout",
+    async () => {
+      const result = await attack("silent-quic");
+      assert.deepEqual(result.closes, { "0": 5 }, JSON.stringify(result));
+      // Keep-alives every 0.5 s would hold them for ever without the timeout.
+      assert.ok(result.elapsedMs < 10_000, JSON.stringify(result));
+    },
+  );
+
+  await t.step(
+    "the legitimate client got a pong for every ping throughout",
+    async () => {
+      legitChild!.kill("SIGINT");
+      const result = await legit;
+      const events = jsonLines(result.stdout);
+      const summary = events.at(-1)!;
+      assert.equal(summary.type, "summary", result.stdout + result.stderr);
+      assert.deepEqual(
+        events.filter((event) =>
+          event.type === "timeout" || event.type === "error"
+        ),
+        [],
+      );
+      // Ctrl-C may catch one ping in flight, counted as lost like ping(8).
+      const transmitted = summary.transmitted as number;
+      assert.ok(transmitted >= 100, `only ${transmitted} pings`);
+      assert.ok((summary.received as number) >= transmitted - 1);
+    },
+  );
+
+  await t.step(
+    "afterwards the server is alive, with its session count and memory back",
+    async () => {
+      const after = await waitForSessions(stats, 0);
+      const rssAfter = await rssKb(pid);
+      console.log(
+        `server RSS: ${rssBefore} kB before, ${rssAfter} kB after ` +
+          `(${rssAfter - rssBefore >= 0 ? "+" : ""}${
+            rssAfter - rssBefore
+          } kB); ` +
+          `malformed ${after.malformed - before.malformed}, refused ${
+            JSON.stringify(after.refused)
+          }`,
+      );
+      assert.ok(
+        rssAfter - rssBefore < 64 * 1024,
+        `RSS grew from ${rssBefore} to ${rssAfter} kB`,
+      );
+      const check = await runClient([...base, "-c", "5", "-i", "0"]);
+      assert.equal(check.code, 0, check.stderr);
+      assert.equal((await server.stop("SIGTERM")).code, 0);
+    },
+  );
+});

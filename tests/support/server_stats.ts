@@ -1,0 +1,49 @@
+/**
+ * Reads a server.ts process's counters from the line it prints on SIGUSR1
+ * (lib/stats_line.ts), for tests that must know the session count.
+ *
+ * @module
+ */
+import type { ServerProcess } from "./processes.ts";
+
+/** A parsed `stats` line: counters, and refusals by close code. */
+export type Stats = Record<string, number> & {
+  refused: Record<string, number>;
+};
+
+/** Asks the server for its stats line (SIGUSR1) and parses it. */
+export function statsReader(server: ServerProcess): () => Promise<Stats> {
+  let asked = 0;
+  return async () => {
+    asked++;
+    Deno.kill(server.child.pid, "SIGUSR1");
+    const line = await server.waitForLine(new RegExp(`^stats ${asked} `), 5000);
+    const stats = { refused: {} } as Stats;
+    for (const field of line.split(" ").slice(2)) {
+      const [key, value] = field.split("=");
+      if (key === "refused") {
+        for (const pair of value === "0" ? [] : value.split(",")) {
+          const [code, count] = pair.split(":");
+          stats.refused[code] = Number(count);
+        }
+      } else {
+        stats[key] = Number(value);
+      }
+    }
+    return stats;
+  };
+}
+
+/** Polls the stats line until `sessions` is `want` (at most 50 times). */
+export async function waitForSessions(
+  stats: () => Promise<Stats>,
+  want: number,
+): Promise<Stats> {
+  let last: Stats | undefined;
+  for (let i = 0; i < 50; i++) {
+    last = await stats();
+    if (last.sessions === want) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`sessions never reached ${want}: ${JSON.stringify(last)}`);
+}
