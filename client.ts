@@ -18,6 +18,7 @@ import {
   VERSION,
 } from "./lib/cli.ts";
 import { CloseCode } from "./lib/codec.ts";
+import { discoverAndConnect, listServers } from "./lib/discovery_cli.ts";
 import { runPings, SessionClosedError } from "./lib/pinger.ts";
 import { Reporter } from "./lib/report.ts";
 import { RttStats } from "./lib/stats.ts";
@@ -38,6 +39,12 @@ async function main(args: string[]): Promise<number> {
   const interrupt = () => controller.abort();
   Deno.addSignalListener("SIGINT", interrupt);
   try {
+    if (config.discovery?.list) {
+      return await listServers(
+        config.discovery,
+        discoverRun(config, controller.signal),
+      );
+    }
     return await ping(config, controller.signal);
   } finally {
     Deno.removeSignalListener("SIGINT", interrupt);
@@ -50,8 +57,18 @@ async function ping(
 ): Promise<number> {
   const reporter = new Reporter(config.json, (line) => console.log(line));
   let connected;
+  if (config.discovery) {
+    // --discover / --server: find the server, connect, and ping it as if its
+    // URL had been given.
+    const found = await discoverAndConnect(
+      config.discovery,
+      discoverRun(config, signal),
+    );
+    config = { ...config, url: found.url };
+    connected = found.connected;
+  }
   try {
-    connected = await connectWebTransport(config.url, {
+    connected ??= await connectWebTransport(config.url, {
       certHash: config.certHash,
       timeoutMs: config.timeoutMs,
       signal,
@@ -110,6 +127,17 @@ async function ping(
     throw new ExitError(ExitCode.USAGE, failure.message, { cause: failure });
   }
   return summary.received === summary.transmitted ? ExitCode.OK : ExitCode.LOSS;
+}
+
+function discoverRun(config: ClientConfig, signal: AbortSignal) {
+  return {
+    certHash: config.certHash,
+    env: (name: string) => Deno.env.get(name),
+    print: (line: string) => console.log(line),
+    json: config.json,
+    timeoutMs: config.timeoutMs,
+    signal,
+  };
 }
 
 /** Closes `session` and gives the close a moment to reach the server. */

@@ -12,6 +12,7 @@ import {
   runMain,
   VERSION,
 } from "./lib/cli.ts";
+import { type Advertising, startAdvertising } from "./lib/discovery_cli.ts";
 import { PingPongServer } from "./lib/server_core.ts";
 import {
   parseServerArgs,
@@ -69,13 +70,17 @@ async function main(args: string[]): Promise<number> {
   applyLogFlags(config);
   const certificate = await readCertificate(config);
   let server: PingPongServer;
+  let advertising: Advertising | undefined;
   try {
     server = await PingPongServer.start({
       hostname: config.hostname,
       port: config.port,
       path: config.path,
       certificate,
-      onCertificate: printCertificate,
+      onCertificate: (renewed) => {
+        printCertificate(renewed);
+        advertising?.updateHash(renewed.hash);
+      },
     });
   } catch (error) {
     if (error instanceof BindError) {
@@ -92,8 +97,20 @@ async function main(args: string[]): Promise<number> {
   });
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
+  try {
+    advertising = await startAdvertising(
+      config.discovery ?? { advertise: false, name: undefined, interfaces: [] },
+      server,
+      config.path,
+      (line) => console.log(line),
+    );
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
   const signal = await stop.promise;
   console.log(`${signal}: closing ${server.sessionCount} session(s)`);
+  await advertising?.close();
   await server.shutdown();
   for (const [name, handler] of handlers) {
     Deno.removeSignalListener(name, handler);

@@ -16,6 +16,12 @@ import {
   toUsageError,
   UsageError,
 } from "./cli.ts";
+import {
+  CLIENT_DISCOVERY_FLAG_SPECS,
+  CLIENT_DISCOVERY_HELP,
+  type DiscoveryConfig,
+  parseClientDiscovery,
+} from "./discovery_cli.ts";
 import { type Mode, MODES } from "./pinger.ts";
 
 /** Everything the client was asked to do. */
@@ -38,6 +44,8 @@ export interface ClientConfig extends LogFlags {
   certHash: Uint8Array<ArrayBuffer> | undefined;
   /** One JSON object per line instead of text. */
   json: boolean;
+  /** How to find the server when no URL was given (`--discover`, `--server`). */
+  discovery?: DiscoveryConfig;
 }
 
 /** Defaults of the client's flags. */
@@ -50,6 +58,8 @@ export const CLIENT_DEFAULTS = {
 
 /** The client's `--help` text. */
 export const CLIENT_HELP = `Usage: pingpong-client [options] URL
+       pingpong-client [options] --discover [dns:NAME] | --server HOST:PORT
+       pingpong-client --list [--discover dns:NAME]
 
 Pings a pingpong server over WebTransport (HTTP/3) and reports round-trip
 times like ping(8). URL is https://HOST:PORT/PATH.
@@ -68,6 +78,8 @@ Options:
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
+
+${CLIENT_DISCOVERY_HELP}
 
 Exit status: 0 every ping answered, 1 some lost, 2 usage or connection error.
 `;
@@ -101,6 +113,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
+        ...CLIENT_DISCOVERY_FLAG_SPECS,
       },
     });
   } catch (error) {
@@ -122,13 +135,16 @@ export function parseClientArgs(args: string[]): ClientConfig {
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
 
-  if (positionals.length === 0) throw new UsageError("missing the server URL");
+  const discovery = parseClientDiscovery(values, positionals);
+  if (!discovery && positionals.length === 0) {
+    throw new UsageError("missing the server URL (or --discover)");
+  }
   if (positionals.length > 1) {
     throw new UsageError(
       `expected one URL, got ${positionals.length}: ${positionals.join(" ")}`,
     );
   }
-  const url = parseServerUrl(positionals[0]);
+  const url = discovery ? "" : parseServerUrl(positionals[0]);
   let certHash: Uint8Array<ArrayBuffer> | undefined;
   if (values["cert-hash"] !== undefined) {
     try {
@@ -163,6 +179,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
       ? base.mode
       : parseChoice("mode", values.mode, MODES),
     certHash,
+    discovery,
   };
 }
 

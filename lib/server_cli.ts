@@ -13,6 +13,12 @@ import {
   toUsageError,
   UsageError,
 } from "./cli.ts";
+import {
+  type AdvertiseConfig,
+  parseServerDiscovery,
+  SERVER_DISCOVERY_FLAG_SPECS,
+  SERVER_DISCOVERY_HELP,
+} from "./discovery_cli.ts";
 
 /** Everything the server was asked to do. */
 export interface ServerConfig extends LogFlags {
@@ -28,6 +34,8 @@ export interface ServerConfig extends LogFlags {
   certFile: string | undefined;
   /** PEM key file; given exactly when `certFile` is. */
   keyFile: string | undefined;
+  /** mDNS advertising (`--no-advertise`, `--name`, `--interface`). */
+  discovery?: AdvertiseConfig;
 }
 
 /** Defaults of the server's flags. */
@@ -51,6 +59,7 @@ Options:
                        ephemeral ECDSA certificate valid 13 days is made and
                        renewed before it expires
       --key FILE       PEM private key (with --cert)
+${SERVER_DISCOVERY_HELP}
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
@@ -86,6 +95,7 @@ export function parseServerArgs(args: string[]): ServerConfig {
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
+        ...SERVER_DISCOVERY_FLAG_SPECS,
       },
     });
   } catch (error) {
@@ -106,6 +116,7 @@ export function parseServerArgs(args: string[]): ServerConfig {
     path: values.path,
     certFile: values.cert,
     keyFile: values.key,
+    discovery: parseServerDiscovery(values),
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
