@@ -325,10 +325,21 @@ export async function listServers(
       }
       return ExitCode.OK;
     }
+    let known = new Set<string>();
     const instances = await browse({
       interfaces: interfacesOf(config),
       timeoutMs: config.timeoutMs,
       signal: run.signal,
+      onChange: (found) => {
+        const names = new Set(found.map((instance) => instance.name));
+        for (const name of names.difference(known)) {
+          log.info("found {name}", { name });
+        }
+        for (const name of known.difference(names)) {
+          log.info("gone {name}", { name });
+        }
+        known = names;
+      },
     });
     const shown = instances.filter((instance) =>
       config.instance === undefined ||
