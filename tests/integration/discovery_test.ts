@@ -241,7 +241,7 @@ Deno.test("client.ts --discover finds server.ts in another network namespace by 
         const list = spawnClient(hosts.prefix(hosts.client), [
           "--list",
           "--discover-timeout",
-          "15",
+          "6",
           "--log-level",
           "info",
         ]);
