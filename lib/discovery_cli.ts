@@ -473,7 +473,8 @@ export interface Advertising {
  * it is off (or the server is bound to loopback).
  *
  * @throws {ExitError} with code 2 for a bad `--interface`, 1 when the mDNS
- * sockets cannot be opened.
+ * sockets cannot be opened on interfaces chosen with `--interface`. Without
+ * `--interface`, both only log a warning: the server serves unadvertised.
  */
 export async function startAdvertising(
   config: AdvertiseConfig,
@@ -490,6 +491,11 @@ export async function startAdvertising(
       Deno.networkInterfaces(),
     );
   } catch (cause) {
+    if (config.interfaces.length === 0) {
+      // Nothing asked for explicitly: a host with no LAN still serves.
+      log.warn("not advertising: {error}", { error: (cause as Error).message });
+      return undefined;
+    }
     throw new ExitError(
       ExitCode.USAGE,
       `--interface: ${(cause as Error).message}`,
@@ -519,6 +525,10 @@ export async function startAdvertising(
       interfaces: plan.interfaces,
     });
   } catch (cause) {
+    if (config.interfaces.length === 0) {
+      log.warn("not advertising: {error}", { error: (cause as Error).message });
+      return undefined;
+    }
     throw new ExitError(ExitCode.LOSS, (cause as Error).message, { cause });
   }
   print(
