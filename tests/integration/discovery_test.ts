@@ -316,3 +316,93 @@ Deno.test("client.ts --server pins the hash from PINGPONG_CERT_HASH", async () =
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /certificate/);
 });
+
+/** A test helper script run in a namespace, fed on stdin, read by lines. */
+function spawnHelper(prefix: string[], script: string, args: string[]) {
+  const [cmd, ...prefixArgs] = prefix;
+  const child = new Deno.Command(cmd, {
+    args: [
+      ...prefixArgs,
+      Deno.execPath(),
+      ...RUN_FLAGS,
+      rootPath(script),
+      ...args,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream())
+    .pipeThrough(new TextLineStream())[Symbol.asyncIterator]();
+  const stdin = child.stdin.getWriter();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  return {
+    /** The next stdout line, or a failure after 20 s without one. */
+    async next(): Promise<string | undefined> {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        return await Promise.race([
+          lines.next().then((result) => result.value),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`${script}: no output line within 20 s`)),
+              20_000,
+            );
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    send: (line: string) => stdin.write(new TextEncoder().encode(`${line}\n`)),
+    async end(): Promise<string[]> {
+      await stdin.close().catch(() => {});
+      const rest: string[] = [];
+      for (
+        let line = await this.next();
+        line !== undefined;
+        line = await this.next()
+      ) {
+        rest.push(line);
+      }
+      await child.status;
+      clearTimeout(killer);
+      return rest;
+    },
+  };
+}
+
+Deno.test("an advertiser's update() announces the new hash to a listening browser", async () => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  const [first, second] = ["aa".repeat(32), "bb".repeat(32)];
+  const advertiser = spawnHelper(
+    hosts.prefix(hosts.server),
+    "tests/support/advertiser.ts",
+    [hosts.serverLink, "renewing", SERVER_ADDRESS, first],
+  );
+  let browser: ReturnType<typeof spawnHelper> | undefined;
+  try {
+    assert.equal(await advertiser.next(), "ready");
+    browser = spawnHelper(
+      hosts.prefix(hosts.client),
+      "tests/support/browser.ts",
+      [hosts.clientLink],
+    );
+    const hashes = async () =>
+      (JSON.parse((await browser!.next())!) as { certHash: string }[])
+        .map((instance) => instance.certHash);
+    assert.deepEqual(await hashes(), [first]);
+    // The browser will not ask again for a minute: only an announcement
+    // can bring the new hash.
+    await advertiser.send(`update ${second}`);
+    assert.equal(await advertiser.next(), "updated");
+    assert.deepEqual(await hashes(), [second]);
+    assert.deepEqual(await advertiser.end(), ["closed"]);
+    // And the goodbye empties the browser's list.
+    assert.deepEqual(await hashes(), []);
+  } finally {
+    await advertiser.end();
+    await browser?.end();
+  }
+});
