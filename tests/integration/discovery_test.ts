@@ -317,6 +317,110 @@ Deno.test("client.ts --server pins the hash from PINGPONG_CERT_HASH", async () =
   assert.match(wrong.stderr, /certificate/);
 });
 
+Deno.test("client.ts --discover dns:NAME pings the SRV targets in priority order", async (t) => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  // `ip netns exec` mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf:
+  // the client namespace's resolver is the test's DNS server.
+  const etc = `/etc/netns/${hosts.client}`;
+  await Deno.mkdir(etc, { recursive: true });
+  await Deno.writeTextFile(
+    `${etc}/resolv.conf`,
+    `nameserver ${SERVER_ADDRESS}\noptions attempts:1 timeout:2\n`,
+  );
+  const zone = "pingpong.default.svc.cluster.local";
+  const name = `_pingpong._udp.${zone}`;
+  let dns: ReturnType<typeof spawnHelper> | undefined;
+  const server = await startServer({
+    prefix: hosts.prefix(hosts.server),
+    host: "::",
+    args: ["--no-advertise"],
+  });
+  try {
+    dns = spawnHelper(
+      hosts.prefix(hosts.server),
+      "tests/support/dns_server.ts",
+      [
+        SERVER_ADDRESS,
+        name,
+        `20:0:${server.port}:pp-0.${zone}`,
+        `10:0:1:pp-dead.${zone}`,
+        "--",
+        `pp-0.${zone}=${SERVER_ADDRESS}`,
+        `pp-dead.${zone}=${SERVER_ADDRESS}`,
+      ],
+    );
+    assert.equal(await dns.next(), "ready");
+
+    await t.step(
+      "--list prints the targets, lowest priority first",
+      async () => {
+        const result = await runClient(
+          ["--list", "--discover", `dns:${name}`],
+          {
+            prefix: hosts.prefix(hosts.client),
+          },
+        );
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(result.stdout.trim().split("\n"), [
+          `https://pp-dead.${zone}:1/pingpong`,
+          `https://pp-0.${zone}:${server.port}/pingpong`,
+        ]);
+      },
+    );
+
+    await t.step(
+      "--discover skips the dead first target and pings the next",
+      async () => {
+        const result = await runClient([
+          "--discover",
+          `dns:${name}`,
+          "--cert-hash",
+          server.certHash,
+          "--timeout",
+          "1",
+          "--count",
+          "2",
+          "--interval",
+          "0",
+        ], { prefix: hosts.prefix(hosts.client) });
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stdout,
+          new RegExp(
+            `^discovered pp-0\\.${
+              zone.replaceAll(".", "\\.")
+            }:${server.port} at `,
+            "m",
+          ),
+        );
+        assert.match(result.stdout, /^2 transmitted, 2 received, 0% loss$/m);
+        assert.match(result.stderr, /pp-dead.*trying the next server/);
+      },
+    );
+
+    await t.step(
+      "a name without SRV records fails with exit 2 and one line",
+      async () => {
+        const result = await runClient(
+          ["--discover", `dns:_pingpong._udp.nothing.${zone}`, "-c", "1"],
+          { prefix: hosts.prefix(hosts.client) },
+        );
+        assert.equal(result.code, 2);
+        assert.match(
+          result.stderr,
+          /^pingpong-client: cannot resolve SRV _pingpong\._udp\.nothing\./,
+        );
+        assert.equal(result.stderr.trim().split("\n").length, 1);
+      },
+    );
+  } finally {
+    await server.stop("SIGKILL");
+    await dns?.kill();
+    await Deno.remove(etc, { recursive: true });
+  }
+});
+
 /** A test helper script run in a namespace, fed on stdin, read by lines. */
 function spawnHelper(prefix: string[], script: string, args: string[]) {
   const [cmd, ...prefixArgs] = prefix;
@@ -355,6 +459,16 @@ function spawnHelper(prefix: string[], script: string, args: string[]) {
       }
     },
     send: (line: string) => stdin.write(new TextEncoder().encode(`${line}\n`)),
+    async kill(): Promise<void> {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+      await stdin.close().catch(() => {});
+      await child.status;
+      clearTimeout(killer);
+    },
     async end(): Promise<string[]> {
       await stdin.close().catch(() => {});
       const rest: string[] = [];
