@@ -20,7 +20,12 @@ import {
 import { CloseCode } from "./lib/codec.ts";
 import { redactToken, refusalMessage, withToken } from "./lib/auth.ts";
 import { SessionClosedError } from "./lib/pinger.ts";
-import { pingWithReconnect, ReconnectFailedError } from "./lib/reconnect.ts";
+import {
+  closeSession,
+  pingWithReconnect,
+  ReconnectFailedError,
+} from "./lib/reconnect.ts";
+import { discoverAndConnect, listServers } from "./lib/discovery_cli.ts";
 import { Reporter } from "./lib/report.ts";
 import { ConnectError } from "./lib/transport.ts";
 
@@ -39,6 +44,12 @@ async function main(args: string[]): Promise<number> {
   const interrupt = () => controller.abort();
   Deno.addSignalListener("SIGINT", interrupt);
   try {
+    if (config.discovery?.list) {
+      return await listServers(
+        config.discovery,
+        discoverRun(config, controller.signal),
+      );
+    }
     return await ping(config, controller.signal);
   } finally {
     Deno.removeSignalListener("SIGINT", interrupt);
@@ -50,6 +61,20 @@ async function ping(
   signal: AbortSignal,
 ): Promise<number> {
   const reporter = new Reporter(config.json, (line) => console.log(line));
+  if (config.discovery) {
+    // --discover / --server: find a server that answers, then ping it as if
+    // its URL and hash had been given (the reconnect loop opens its own session).
+    const found = await discoverAndConnect(
+      config.discovery,
+      discoverRun(config, signal),
+    );
+    await closeSession(found.connected.session);
+    config = {
+      ...config,
+      url: found.url,
+      certHash: found.certHash ?? config.certHash,
+    };
+  }
   // The token stays out of everything printed, even if typed into the URL.
   const shownUrl = redactToken(config.url);
   let result;
@@ -118,6 +143,17 @@ async function ping(
   const summary = stats.summary();
   reporter.report({ type: "summary", url: shownUrl, summary, handshakeMs });
   return summary.received === summary.transmitted ? ExitCode.OK : ExitCode.LOSS;
+}
+
+function discoverRun(config: ClientConfig, signal: AbortSignal) {
+  return {
+    certHash: config.certHash,
+    env: (name: string) => Deno.env.get(name),
+    print: (line: string) => console.log(line),
+    json: config.json,
+    timeoutMs: config.timeoutMs,
+    signal,
+  };
 }
 
 if (import.meta.main) {

@@ -18,6 +18,7 @@ import { assertPrivateKeyFile } from "./lib/key_file.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
 import { startWithBindRetry } from "./lib/server_lifecycle.ts";
 import { formatStatsLine } from "./lib/stats_line.ts";
+import { type Advertising, startAdvertising } from "./lib/discovery_cli.ts";
 import {
   parseServerArgs,
   SERVER_HELP,
@@ -79,6 +80,7 @@ async function main(args: string[]): Promise<number> {
   applyLogFlags(config);
   const certificate = await readCertificate(config);
   let server: PingPongServer;
+  let advertising: Advertising | undefined;
   try {
     server = await startWithBindRetry({
       hostname: config.hostname,
@@ -88,7 +90,6 @@ async function main(args: string[]): Promise<number> {
       generateCertificate: config.stateDir === undefined
         ? undefined
         : storedCertificateSource(config.stateDir),
-      onCertificate: printCertificate,
       maxFrameSize: config.maxMessageSize,
       limits: config.limits,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
@@ -96,6 +97,10 @@ async function main(args: string[]): Promise<number> {
         token: config.token,
         allowOrigins: config.allowOrigins,
       }),
+      onCertificate: (renewed) => {
+        printCertificate(renewed);
+        advertising?.updateHash(renewed.hash);
+      },
     });
   } catch (error) {
     if (error instanceof BindError) {
@@ -116,8 +121,20 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGUSR1", report);
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
+  try {
+    advertising = await startAdvertising(
+      config.discovery ?? { advertise: false, name: undefined, interfaces: [] },
+      server,
+      config.path,
+      (line) => console.log(line),
+    );
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
   const signal = await stop.promise;
   console.log(`${signal}: closing ${server.sessionCount} session(s)`);
+  await advertising?.close();
   await server.shutdown(config.drainTimeoutMs);
   for (const [name, handler] of handlers) {
     Deno.removeSignalListener(name, handler);

@@ -17,6 +17,12 @@ import {
   toUsageError,
   UsageError,
 } from "./cli.ts";
+import {
+  CLIENT_DISCOVERY_FLAG_SPECS,
+  CLIENT_DISCOVERY_HELP,
+  type DiscoveryConfig,
+  parseClientDiscovery,
+} from "./discovery_cli.ts";
 import { type Mode, MODES } from "./pinger.ts";
 import { RECONNECT_DEFAULTS } from "./reconnect.ts";
 
@@ -50,6 +56,8 @@ export interface ClientConfig extends LogFlags {
   deadAfterMs: number;
   /** Shared token sent in the URL's query, or `undefined`. */
   token: string | undefined;
+  /** How to find the server when no URL was given (`--discover`, `--server`). */
+  discovery?: DiscoveryConfig;
 }
 
 /** Defaults of the client's flags. */
@@ -62,6 +70,8 @@ export const CLIENT_DEFAULTS = {
 
 /** The client's `--help` text. */
 export const CLIENT_HELP = `Usage: pingpong-client [options] URL
+       pingpong-client [options] --discover [dns:NAME] | --server HOST:PORT
+       pingpong-client --list [--discover dns:NAME]
 
 Pings a pingpong server over WebTransport (HTTP/3) and reports round-trip
 times like ping(8). URL is https://HOST:PORT/PATH.
@@ -92,6 +102,8 @@ Options:
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
+
+${CLIENT_DISCOVERY_HELP}
 
 Exit status: 0 every ping answered, 1 some lost, 2 usage or connection error.
 `;
@@ -135,6 +147,7 @@ export function parseClientArgs(
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
+        ...CLIENT_DISCOVERY_FLAG_SPECS,
       },
     });
   } catch (error) {
@@ -161,13 +174,16 @@ export function parseClientArgs(
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
 
-  if (positionals.length === 0) throw new UsageError("missing the server URL");
+  const discovery = parseClientDiscovery(values, positionals);
+  if (!discovery && positionals.length === 0) {
+    throw new UsageError("missing the server URL (or --discover)");
+  }
   if (positionals.length > 1) {
     throw new UsageError(
       `expected one URL, got ${positionals.length}: ${positionals.join(" ")}`,
     );
   }
-  const url = parseServerUrl(positionals[0]);
+  const url = discovery ? "" : parseServerUrl(positionals[0]);
   if (values.token === "") throw new UsageError("--token must not be empty");
   let certHash: Uint8Array<ArrayBuffer> | undefined;
   if (values["cert-hash"] !== undefined) {
@@ -217,6 +233,7 @@ export function parseClientArgs(
       ? base.deadAfterMs
       : seconds("dead-after", values["dead-after"], 0.05),
     token: resolveToken(values.token, env),
+    discovery,
   };
 }
 

@@ -19,6 +19,12 @@ import {
   SECURITY_FLAG_SPECS,
   type SecurityFlags,
 } from "./security_flags.ts";
+import {
+  type AdvertiseConfig,
+  parseServerDiscovery,
+  SERVER_DISCOVERY_FLAG_SPECS,
+  SERVER_DISCOVERY_HELP,
+} from "./discovery_cli.ts";
 
 /** Everything the server was asked to do. */
 export interface ServerConfig extends LogFlags, SecurityFlags {
@@ -38,6 +44,8 @@ export interface ServerConfig extends LogFlags, SecurityFlags {
   stateDir: string | undefined;
   /** Longest SIGTERM drain before exiting, ms. */
   drainTimeoutMs: number;
+  /** mDNS advertising (`--no-advertise`, `--name`, `--interface`). */
+  discovery?: AdvertiseConfig;
 }
 
 /** Defaults of the server's flags. */
@@ -69,6 +77,7 @@ Options:
                        on SIGTERM, longest wait for sessions to close before
                        exiting (default: ${SERVER_DEFAULTS.drainTimeoutSeconds})
 ${SECURITY_FLAG_HELP.join("\n")}
+${SERVER_DISCOVERY_HELP}
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
@@ -113,6 +122,7 @@ export function parseServerArgs(
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
         ...SECURITY_FLAG_SPECS,
+        ...SERVER_DISCOVERY_FLAG_SPECS,
       },
     });
   } catch (error) {
@@ -143,6 +153,7 @@ export function parseServerArgs(
           max: 3600,
         }) * 1000,
       ),
+    discovery: parseServerDiscovery(values),
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };

@@ -139,6 +139,12 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<ServerProcess> {
   const host = options.host ?? "127.0.0.1";
+  // A server bound to a wildcard on the test machine itself would advertise
+  // by mDNS on its real interfaces: only namespaced servers may.
+  const quiet =
+    options.prefix === undefined && !/^(127\.|::1$|localhost$)/.test(host)
+      ? ["--no-advertise"]
+      : [];
   const args = [
     ...RUN_FLAGS,
     rootPath("server.ts"),
@@ -146,6 +152,7 @@ export async function startServer(
     host,
     "--port",
     "0",
+    ...quiet,
     ...(options.args ?? []),
   ];
   const [cmd, ...prefixArgs] = options.prefix ?? [Deno.execPath()];

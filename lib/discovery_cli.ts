@@ -1,0 +1,552 @@
+/**
+ * Discovery on the command lines: the client's `--discover`, `--list`,
+ * `--server` and the server's `--no-advertise`, `--name`, `--interface`;
+ * and the glue the entry points call (browse and connect, advertise).
+ *
+ * @module
+ */
+import { parseCertHash } from "./certificates.ts";
+import { ExitCode, ExitError, parseNumber, UsageError } from "./cli.ts";
+import { PROTOCOL_VERSION } from "./codec.ts";
+import {
+  connectFirst,
+  DiscoveryError,
+  formatInstance,
+  instanceTargets,
+  parseServerList,
+  srvTargets,
+  staticTargets,
+  type Target,
+} from "./discovery.ts";
+import {
+  instanceNameProblem,
+  localHostLabel,
+  type ServiceInfo,
+} from "./dns_sd.ts";
+import {
+  browse,
+  MdnsAdvertiser,
+  MdnsError,
+  type MdnsInterface,
+  selectInterfaces,
+} from "./mdns.ts";
+import { logger } from "./log.ts";
+import type { PingPongServer } from "./server_core.ts";
+import {
+  type ConnectedSession,
+  ConnectError,
+  formatHostPort,
+} from "./transport.ts";
+
+const log = logger("discovery");
+
+/** Environment variable holding the hash to pin for SRV and static targets. */
+export const CERT_HASH_ENV = "PINGPONG_CERT_HASH";
+
+/** Path asked for on SRV and static targets. */
+export const DISCOVERY_PATH = "/pingpong";
+
+/** Default of `--discover-timeout`, seconds. */
+export const DEFAULT_DISCOVER_TIMEOUT_SECONDS = 2;
+
+/** How the client finds its server. */
+export interface DiscoveryConfig {
+  /** `mdns` browses the LAN, `dns` reads SRV records, `static` is `--server`. */
+  source: "mdns" | "dns" | "static";
+  /** SRV name for `dns`. */
+  srvName: string;
+  /** Servers for `static`. */
+  servers: { host: string; port: number }[];
+  /** `--instance`: only this mDNS instance. */
+  instance: string | undefined;
+  /** `--discover-timeout` in ms. */
+  timeoutMs: number;
+  /** `--interface` names or addresses; empty for every non-loopback one. */
+  interfaces: string[];
+  /** `--list`: print what was found and exit. */
+  list: boolean;
+}
+
+/** `parseArgs` option specs of the client's discovery flags. */
+export const CLIENT_DISCOVERY_FLAG_SPECS = {
+  discover: { type: "boolean", default: false },
+  list: { type: "boolean", default: false },
+  instance: { type: "string" },
+  "discover-timeout": { type: "string" },
+  interface: { type: "string", multiple: true },
+  server: { type: "string" },
+} as const;
+
+/** Help lines of the client's discovery flags. */
+export const CLIENT_DISCOVERY_HELP = `Discovery (instead of URL):
+      --discover       find a server by mDNS on the LAN and ping the first
+                       that answers, pinning the hash it advertises
+      --discover dns:NAME
+                       use the DNS SRV records of NAME, e.g.
+                       _pingpong._udp.SVC.NS.svc.cluster.local
+      --server HOST:PORT[,HOST:PORT...]
+                       try these servers in order
+      --list           print the servers found by mDNS (or SRV) and exit
+      --instance NAME  only the mDNS instance NAME
+      --discover-timeout SEC
+                       how long to wait for mDNS answers (default: ${DEFAULT_DISCOVER_TIMEOUT_SECONDS})
+      --interface IF   interface for mDNS, by name or IPv4 address; repeat or
+                       comma-separate (default: every non-loopback IPv4 one)
+  With dns: or --server the certificate is pinned by --cert-hash or
+  $${CERT_HASH_ENV}, or else validated by the system CAs.`;
+
+type ClientDiscoveryValues = {
+  discover?: boolean;
+  list?: boolean;
+  instance?: string;
+  "discover-timeout"?: string;
+  interface?: string[];
+  server?: string;
+};
+
+/**
+ * The discovery part of the client's flags, or `undefined` when the client
+ * was given a URL. With `--discover` the one positional may be `dns:NAME`.
+ *
+ * @throws {UsageError} naming the bad flag or combination.
+ * @example
+ * ```ts
+ * import { parseClientDiscovery } from "./discovery_cli.ts";
+ * console.log(parseClientDiscovery({ discover: true }, [])?.source); // mdns
+ * ```
+ */
+export function parseClientDiscovery(
+  values: ClientDiscoveryValues,
+  positionals: readonly string[],
+): DiscoveryConfig | undefined {
+  const discover = values.discover === true;
+  const list = values.list === true;
+  const server = values.server;
+  const tuning = values.instance !== undefined ||
+    values["discover-timeout"] !== undefined ||
+    (values.interface?.length ?? 0) > 0;
+  if (!discover && !list && server === undefined) {
+    if (tuning) {
+      throw new UsageError(
+        "--instance, --discover-timeout and --interface need --discover or --list",
+      );
+    }
+    return undefined;
+  }
+  let source: DiscoveryConfig["source"] = "mdns";
+  let srvName = "";
+  const [first, ...rest] = positionals;
+  if (server !== undefined) {
+    if (discover || positionals.length > 0) {
+      throw new UsageError(
+        "--server replaces the URL and --discover: give only one of them",
+      );
+    }
+    source = "static";
+  } else if (first !== undefined) {
+    if (!first.startsWith("dns:") || rest.length > 0) {
+      throw new UsageError(
+        `with --discover or --list, the only argument may be dns:NAME, got '${
+          positionals.join(" ")
+        }'`,
+      );
+    }
+    source = "dns";
+    srvName = first.slice(4);
+    if (!/^[A-Za-z0-9_.-]+$/.test(srvName)) {
+      throw new UsageError(`not a DNS name: '${srvName}'`);
+    }
+  }
+  if (list && source === "static") {
+    throw new UsageError("--list finds servers: it does not take --server");
+  }
+  let servers: DiscoveryConfig["servers"] = [];
+  if (server !== undefined) {
+    try {
+      servers = parseServerList(server);
+    } catch (cause) {
+      throw new UsageError(`--server: ${(cause as Error).message}`, { cause });
+    }
+  }
+  const interfaces = (values.interface ?? []).flatMap((item) => item.split(","))
+    .map((item) => item.trim()).filter((item) => item !== "");
+  return {
+    source,
+    srvName,
+    servers,
+    instance: values.instance,
+    timeoutMs: values["discover-timeout"] === undefined
+      ? DEFAULT_DISCOVER_TIMEOUT_SECONDS * 1000
+      : Math.round(
+        parseNumber("discover-timeout", values["discover-timeout"], {
+          min: 0.05,
+          max: 3600,
+        }) * 1000,
+      ),
+    interfaces,
+    list,
+  };
+}
+
+/** Options of {@linkcode discoverAndConnect} and {@linkcode listServers}. */
+export interface DiscoverRun {
+  /** Hash from `--cert-hash`, if given. */
+  certHash: Uint8Array<ArrayBuffer> | undefined;
+  /** Environment, for {@linkcode CERT_HASH_ENV}. */
+  env: (name: string) => string | undefined;
+  /** Writes one line of output. */
+  print: (line: string) => void;
+  /** `--json` output. */
+  json: boolean;
+  /** Connect timeout per target, ms. */
+  timeoutMs: number;
+  /** Cancels. */
+  signal: AbortSignal;
+}
+
+function pinnedHash(run: DiscoverRun): Uint8Array<ArrayBuffer> | undefined {
+  if (run.certHash) return run.certHash;
+  const text = run.env(CERT_HASH_ENV);
+  if (text === undefined || text === "") return undefined;
+  try {
+    return parseCertHash(text);
+  } catch (cause) {
+    throw new UsageError(`$${CERT_HASH_ENV}: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+function interfacesOf(config: DiscoveryConfig): MdnsInterface[] {
+  try {
+    return selectInterfaces(Deno.networkInterfaces(), config.interfaces);
+  } catch (cause) {
+    throw new UsageError(`--interface: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+async function targetsOf(
+  config: DiscoveryConfig,
+  run: DiscoverRun,
+): Promise<Target[]> {
+  if (config.source === "static") {
+    return staticTargets(config.servers, DISCOVERY_PATH, pinnedHash(run));
+  }
+  if (config.source === "dns") {
+    return await srvTargets(config.srvName, {
+      path: DISCOVERY_PATH,
+      certHash: pinnedHash(run),
+    });
+  }
+  const wanted = config.instance?.toLowerCase();
+  const instances = await browse({
+    interfaces: interfacesOf(config),
+    timeoutMs: config.timeoutMs,
+    signal: run.signal,
+    until: (found) =>
+      instanceTargets(found, { instance: config.instance }).length > 0 &&
+      (wanted === undefined ||
+        found.some((i) => i.name.toLowerCase() === wanted)),
+  });
+  const targets = instanceTargets(instances, {
+    instance: config.instance,
+    certHash: run.certHash,
+  });
+  if (targets.length === 0) {
+    throw new DiscoveryError(
+      config.instance === undefined
+        ? `no pingpong server answered mDNS within ${config.timeoutMs / 1000} s`
+        : `no pingpong server named '${config.instance}' answered mDNS within ${
+          config.timeoutMs / 1000
+        } s`,
+    );
+  }
+  return targets;
+}
+
+/**
+ * Finds the servers `config` names and connects to the first that opens,
+ * printing which one (with its address) before the ping output.
+ *
+ * @throws {ExitError} with code 2 when nothing is found or none connects.
+ */
+export async function discoverAndConnect(
+  config: DiscoveryConfig,
+  run: DiscoverRun,
+): Promise<
+  {
+    url: string;
+    certHash: Uint8Array<ArrayBuffer> | undefined;
+    connected: ConnectedSession;
+  }
+> {
+  try {
+    const targets = await targetsOf(config, run);
+    const { target, connected } = await connectFirst(targets, {
+      timeoutMs: run.timeoutMs,
+      signal: run.signal,
+    });
+    const where = new URL(target.url).host;
+    run.print(
+      run.json
+        ? JSON.stringify({
+          type: "discovered",
+          source: config.source,
+          name: target.label,
+          url: target.url,
+        })
+        : `discovered ${target.label} at ${where} (${config.source})`,
+    );
+    return { url: target.url, certHash: target.certHash, connected };
+  } catch (error) {
+    if (
+      error instanceof DiscoveryError || error instanceof ConnectError ||
+      error instanceof MdnsError
+    ) {
+      throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * `--list`: prints every server found, one per line, and returns the exit
+ * code (2 when none was found).
+ */
+export async function listServers(
+  config: DiscoveryConfig,
+  run: DiscoverRun,
+): Promise<number> {
+  try {
+    if (config.source === "dns") {
+      const targets = await targetsOf(config, run);
+      for (const target of targets) {
+        run.print(
+          run.json
+            ? JSON.stringify({ type: "server", url: target.url })
+            : target.url,
+        );
+      }
+      return ExitCode.OK;
+    }
+    let known = new Set<string>();
+    const instances = await browse({
+      interfaces: interfacesOf(config),
+      timeoutMs: config.timeoutMs,
+      signal: run.signal,
+      onChange: (found) => {
+        const names = new Set(found.map((instance) => instance.name));
+        for (const name of names.difference(known)) {
+          log.info("found {name}", { name });
+        }
+        for (const name of known.difference(names)) {
+          log.info("gone {name}", { name });
+        }
+        known = names;
+      },
+    });
+    const shown = instances.filter((instance) =>
+      config.instance === undefined ||
+      instance.name.toLowerCase() === config.instance.toLowerCase()
+    );
+    for (const instance of shown) {
+      run.print(
+        run.json
+          ? JSON.stringify({ type: "instance", ...instance })
+          : formatInstance(instance),
+      );
+    }
+    if (shown.length === 0) {
+      throw new DiscoveryError(
+        `no pingpong server answered mDNS within ${config.timeoutMs / 1000} s`,
+      );
+    }
+    return ExitCode.OK;
+  } catch (error) {
+    if (error instanceof DiscoveryError || error instanceof MdnsError) {
+      throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** What the server was asked about advertising. */
+export interface AdvertiseConfig {
+  /** `--no-advertise` turns it off. */
+  advertise: boolean;
+  /** `--name`, or `undefined` for `pingpong-HOST-PORT`. */
+  name: string | undefined;
+  /** `--interface` names or addresses. */
+  interfaces: string[];
+}
+
+/** `parseArgs` option specs of the server's discovery flags. */
+export const SERVER_DISCOVERY_FLAG_SPECS = {
+  "no-advertise": { type: "boolean", default: false },
+  name: { type: "string" },
+  interface: { type: "string", multiple: true },
+} as const;
+
+/** Help lines of the server's discovery flags. */
+export const SERVER_DISCOVERY_HELP =
+  `      --no-advertise   do not advertise by mDNS (_pingpong._udp.local);
+                       a loopback --host is never advertised
+      --name NAME      mDNS instance name (default: pingpong-HOST-PORT)
+      --interface IF   advertise on IF (name or IPv4 address); repeat or
+                       comma-separate (default: the interfaces of --host, or
+                       every non-loopback IPv4 one for a wildcard --host)`;
+
+/**
+ * The discovery part of the server's flags.
+ *
+ * @throws {UsageError} for a bad `--name`.
+ * @example
+ * ```ts
+ * import { parseServerDiscovery } from "./discovery_cli.ts";
+ * console.log(parseServerDiscovery({ "no-advertise": true }).advertise); // false
+ * ```
+ */
+export function parseServerDiscovery(values: {
+  "no-advertise"?: boolean;
+  name?: string;
+  interface?: string[];
+}): AdvertiseConfig {
+  if (values.name !== undefined) {
+    const problem = instanceNameProblem(values.name);
+    if (problem) throw new UsageError(`--name ${problem}`);
+  }
+  return {
+    advertise: values["no-advertise"] !== true,
+    name: values.name,
+    interfaces: (values.interface ?? []).flatMap((item) => item.split(","))
+      .map((item) => item.trim()).filter((item) => item !== ""),
+  };
+}
+
+const WILDCARDS = new Set(["::", "0.0.0.0", "[::]", ""]);
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host.startsWith("127.") || host === "::1";
+}
+
+/**
+ * Which interfaces and addresses to advertise for a server bound to
+ * `hostname`: nothing for loopback; the interface holding a specific
+ * address; every non-loopback IPv4 interface (and its global IPv6
+ * addresses when bound to `::`) for a wildcard.
+ *
+ * @throws {MdnsError} when an interface asked for does not exist.
+ * @example
+ * ```ts
+ * import { advertisePlan } from "./discovery_cli.ts";
+ * console.log(advertisePlan("127.0.0.1", [], [])); // undefined
+ * ```
+ */
+export function advertisePlan(
+  hostname: string,
+  wanted: readonly string[],
+  available: readonly Deno.NetworkInterfaceInfo[],
+): { interfaces: MdnsInterface[]; addresses: string[] } | undefined {
+  if (isLoopback(hostname) && wanted.length === 0) return undefined;
+  const wildcard = WILDCARDS.has(hostname);
+  const owner = available.find((info) => info.address === hostname);
+  const interfaces = selectInterfaces(
+    available,
+    wanted.length > 0 ? wanted : wildcard || !owner ? [] : [owner.name],
+  );
+  if (!wildcard) return { interfaces, addresses: [hostname] };
+  const names = new Set(interfaces.map((info) => info.name));
+  const addresses = available.filter((info) =>
+    names.has(info.name) &&
+    (info.family === "IPv4" ||
+      (hostname !== "0.0.0.0" && !/^fe[89ab]/i.test(info.address)))
+  ).map((info) => info.address);
+  return { interfaces, addresses };
+}
+
+/** A running advertisement, or nothing when advertising is off. */
+export interface Advertising {
+  /** Re-announces with a new certificate hash. */
+  updateHash(hash: string): Promise<void>;
+  /** Says goodbye and stops. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts advertising `server` as `config` asks, or returns `undefined` when
+ * it is off (or the server is bound to loopback).
+ *
+ * @throws {ExitError} with code 2 for a bad `--interface`, 1 when the mDNS
+ * sockets cannot be opened on interfaces chosen with `--interface`. Without
+ * `--interface`, both only log a warning: the server serves unadvertised.
+ */
+export async function startAdvertising(
+  config: AdvertiseConfig,
+  server: PingPongServer,
+  path: string,
+  print: (line: string) => void,
+): Promise<Advertising | undefined> {
+  if (!config.advertise) return undefined;
+  let plan;
+  try {
+    plan = advertisePlan(
+      server.addr.hostname,
+      config.interfaces,
+      Deno.networkInterfaces(),
+    );
+  } catch (cause) {
+    if (config.interfaces.length === 0) {
+      // Nothing asked for explicitly: a host with no LAN still serves.
+      log.warn("not advertising: {error}", { error: (cause as Error).message });
+      return undefined;
+    }
+    throw new ExitError(
+      ExitCode.USAGE,
+      `--interface: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  if (!plan) {
+    log.info("not advertising: bound to loopback {host}", {
+      host: server.addr.hostname,
+    });
+    return undefined;
+  }
+  const host = localHostLabel(Deno.hostname());
+  const service: ServiceInfo = {
+    name: config.name ?? `pingpong-${host}-${server.addr.port}`,
+    host,
+    port: server.addr.port,
+    path,
+    certHash: server.certificate.hash,
+    protocolVersion: PROTOCOL_VERSION,
+    addresses: plan.addresses,
+  };
+  let advertiser: MdnsAdvertiser;
+  try {
+    advertiser = await MdnsAdvertiser.start({
+      service,
+      interfaces: plan.interfaces,
+    });
+  } catch (cause) {
+    if (config.interfaces.length === 0) {
+      log.warn("not advertising: {error}", { error: (cause as Error).message });
+      return undefined;
+    }
+    throw new ExitError(ExitCode.LOSS, (cause as Error).message, { cause });
+  }
+  print(
+    `advertising ${service.name} on ${
+      plan.interfaces.map((info) => info.name).join(", ")
+    } (${
+      plan.addresses.map((a) => formatHostPort(a, service.port)).join(" ")
+    })`,
+  );
+  return {
+    updateHash: (hash) =>
+      advertiser.update({ ...advertiser.service, certHash: hash }),
+    close: () => advertiser.close(),
+  };
+}

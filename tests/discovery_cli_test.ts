@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { parseClientArgs } from "../lib/client_cli.ts";
+import {
+  advertisePlan,
+  parseClientDiscovery,
+  parseServerDiscovery,
+} from "../lib/discovery_cli.ts";
+import { parseServerArgs } from "../lib/server_cli.ts";
+
+function iface(
+  family: "IPv4" | "IPv6",
+  name: string,
+  cidr: string,
+): Deno.NetworkInterfaceInfo {
+  return {
+    family,
+    name,
+    address: cidr.split("/")[0],
+    netmask: "",
+    scopeid: family === "IPv6" ? 0 : null,
+    cidr,
+    mac: "00:00:00:00:00:00",
+  };
+}
+
+const AVAILABLE = [
+  iface("IPv4", "lo", "127.0.0.1/8"),
+  iface("IPv6", "lo", "::1/128"),
+  iface("IPv4", "eth0", "10.0.0.2/24"),
+  iface("IPv6", "eth0", "fe80::1/64"),
+  iface("IPv6", "eth0", "fd00::2/64"),
+  iface("IPv4", "eth1", "10.1.0.2/24"),
+];
+
+Deno.test("parseClientArgs() with --discover needs no URL and defaults to mDNS for 2 s", () => {
+  const config = parseClientArgs(["--discover", "-c", "3"]);
+  assert.equal(config.url, "");
+  assert.equal(config.count, 3);
+  assert.deepEqual(config.discovery, {
+    source: "mdns",
+    srvName: "",
+    servers: [],
+    instance: undefined,
+    timeoutMs: 2000,
+    interfaces: [],
+    list: false,
+  });
+});
+
+Deno.test("parseClientArgs() reads --discover dns:NAME as an SRV lookup", () => {
+  const config = parseClientArgs([
+    "--discover",
+    "dns:_pingpong._udp.pp.default.svc.cluster.local",
+  ]);
+  assert.equal(config.discovery?.source, "dns");
+  assert.equal(
+    config.discovery?.srvName,
+    "_pingpong._udp.pp.default.svc.cluster.local",
+  );
+});
+
+Deno.test("parseClientArgs() without a URL or --discover still asks for the URL", () => {
+  assert.throws(() => parseClientArgs(["-c", "1"]), /missing the server URL/);
+});
+
+Deno.test("parseClientDiscovery() reads --interface lists, --instance and --discover-timeout", () => {
+  const config = parseClientDiscovery({
+    list: true,
+    interface: ["eth0,eth1", " veth0 "],
+    instance: "lab",
+    "discover-timeout": "0.5",
+  }, []);
+  assert.deepEqual(config?.interfaces, ["eth0", "eth1", "veth0"]);
+  assert.equal(config?.instance, "lab");
+  assert.equal(config?.timeoutMs, 500);
+  assert.equal(config?.list, true);
+});
+
+Deno.test("parseClientDiscovery() reads --server as a static list", () => {
+  const config = parseClientDiscovery({ server: "a:1,[::1]:2" }, []);
+  assert.equal(config?.source, "static");
+  assert.deepEqual(config?.servers, [
+    { host: "a", port: 1 },
+    { host: "::1", port: 2 },
+  ]);
+});
+
+Deno.test("parseClientDiscovery() rejects contradictory or incomplete flags", () => {
+  const cases: [Parameters<typeof parseClientDiscovery>, RegExp][] = [
+    [[{ discover: true }, ["https://x"]], /only argument may be dns:NAME/],
+    [[{ server: "a:1", discover: true }, []], /only one of them/],
+    [[{ server: "a:1" }, ["https://x"]], /only one of them/],
+    [[{ instance: "lab" }, []], /need --discover or --list/],
+    [[{ server: "a" }, []], /--server: 'a' is not host:port/],
+    [[{ discover: true, "discover-timeout": "0" }, []], /--discover-timeout/],
+    [[{ discover: true }, ["dns:bad name"]], /not a DNS name/],
+  ];
+  for (const [args, pattern] of cases) {
+    assert.throws(() => parseClientDiscovery(...args), {
+      name: "UsageError",
+      message: pattern,
+    });
+  }
+});
+
+Deno.test("parseServerArgs() advertises by default and reads --no-advertise, --name, --interface", () => {
+  assert.deepEqual(parseServerArgs([]).discovery, {
+    advertise: true,
+    name: undefined,
+    interfaces: [],
+  });
+  assert.deepEqual(
+    parseServerArgs(["--no-advertise", "--name", "lab", "--interface", "a,b"])
+      .discovery,
+    { advertise: false, name: "lab", interfaces: ["a", "b"] },
+  );
+});
+
+Deno.test("parseServerDiscovery() rejects a --name with a dot", () => {
+  assert.throws(() => parseServerDiscovery({ name: "a.b" }), {
+    name: "UsageError",
+    message: "--name must not contain dots",
+  });
+});
+
+Deno.test("advertisePlan() does not advertise a loopback server", () => {
+  assert.equal(advertisePlan("127.0.0.1", [], AVAILABLE), undefined);
+  assert.equal(advertisePlan("::1", [], AVAILABLE), undefined);
+});
+
+Deno.test("advertisePlan() advertises a wildcard server's IPv4 and global IPv6 addresses", () => {
+  const plan = advertisePlan("::", [], AVAILABLE)!;
+  assert.deepEqual(plan.interfaces.map((i) => i.name), ["eth0", "eth1"]);
+  assert.deepEqual(plan.addresses, ["10.0.0.2", "fd00::2", "10.1.0.2"]);
+  assert.deepEqual(advertisePlan("0.0.0.0", ["eth0"], AVAILABLE)!.addresses, [
+    "10.0.0.2",
+  ]);
+});
+
+Deno.test("advertisePlan() advertises a specific address on its own interface only", () => {
+  const plan = advertisePlan("10.1.0.2", [], AVAILABLE)!;
+  assert.deepEqual(plan.interfaces.map((i) => i.name), ["eth1"]);
+  assert.deepEqual(plan.addresses, ["10.1.0.2"]);
+});

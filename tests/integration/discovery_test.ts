@@ -1,0 +1,522 @@
+/**
+ * Discovery across two test hosts: network namespaces joined by a veth pair,
+ * the server in one with default flags, the client in the other. Multicast
+ * never leaves the pair: no real interface is in either namespace.
+ */
+import assert from "node:assert/strict";
+import { TextLineStream } from "../../lib/text_lines.ts";
+import {
+  rootPath,
+  RUN_FLAGS,
+  runClient,
+  startServer,
+} from "../support/processes.ts";
+
+const SERVER_ADDRESS = "10.200.0.1";
+const CLIENT_ADDRESS = "10.200.0.2";
+
+async function ip(...args: string[]): Promise<void> {
+  const output = await new Deno.Command("ip", {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(
+      `ip ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+}
+
+/** Two namespaces joined by a veth pair, each with a multicast route. */
+class TestHosts implements AsyncDisposable {
+  readonly server: string;
+  readonly client: string;
+  readonly serverLink: string;
+  readonly clientLink: string;
+
+  constructor() {
+    const id = crypto.randomUUID().slice(0, 6);
+    this.server = `ppd-srv-${id}`;
+    this.client = `ppd-cli-${id}`;
+    this.serverLink = `ppds${id}`;
+    this.clientLink = `ppdc${id}`;
+  }
+
+  /** `ip netns exec NS` for the processes module's `prefix`. */
+  prefix(ns: string): string[] {
+    return ["ip", "netns", "exec", ns];
+  }
+
+  async create(): Promise<void> {
+    if (Deno.uid() !== 0) {
+      throw new Error(
+        "the discovery test creates network namespaces: run it as root",
+      );
+    }
+    try {
+      await new Deno.Command("ip", { args: ["-V"], stdout: "null" }).output();
+    } catch (cause) {
+      throw new Error(
+        "the discovery test needs iproute2's `ip` (apt-get install iproute2)",
+        { cause },
+      );
+    }
+    await ip("netns", "add", this.server);
+    await ip("netns", "add", this.client);
+    await ip(
+      "link",
+      "add",
+      this.serverLink,
+      "netns",
+      this.server,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      this.clientLink,
+      "netns",
+      this.client,
+    );
+    for (
+      const [ns, link, address] of [
+        [this.server, this.serverLink, SERVER_ADDRESS],
+        [this.client, this.clientLink, CLIENT_ADDRESS],
+      ]
+    ) {
+      await ip("-n", ns, "addr", "add", `${address}/24`, "dev", link);
+      await ip("-n", ns, "link", "set", link, "up");
+      await ip("-n", ns, "link", "set", "lo", "up");
+      await ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", link);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    // Deleting a namespace deletes the veth end inside it, and its peer.
+    for (const ns of [this.server, this.client]) {
+      await ip("netns", "del", ns).catch(() => {});
+    }
+  }
+}
+
+/** A client.ts process whose stderr lines can be awaited while it runs. */
+function spawnClient(prefix: string[], args: string[]) {
+  const [cmd, ...prefixArgs] = prefix;
+  const child = new Deno.Command(cmd, {
+    args: [
+      ...prefixArgs,
+      Deno.execPath(),
+      ...RUN_FLAGS,
+      rootPath("client.ts"),
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr: string[] = [];
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  const pump = (async () => {
+    for await (
+      const line of child.stderr.pipeThrough(new TextDecoderStream())
+        .pipeThrough(new TextLineStream())
+    ) {
+      stderr.push(line);
+      for (const waiter of waiters.filter((w) => w.pattern.test(line))) {
+        waiter.resolve();
+      }
+    }
+  })();
+  const stdout = new Response(child.stdout).text();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  return {
+    stderr,
+    waitForStderr(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+      if (stderr.some((line) => pattern.test(line))) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `no stderr line matching ${pattern}:\n${stderr.join("\n")}`,
+              ),
+            ),
+          timeoutMs,
+        );
+        waiters.push({
+          pattern,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+    async result() {
+      const status = await child.status;
+      clearTimeout(killer);
+      await pump;
+      return { code: status.code, stdout: await stdout };
+    },
+  };
+}
+
+Deno.test("client.ts --discover finds server.ts in another network namespace by mDNS", async (t) => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  const server = await startServer({
+    prefix: hosts.prefix(hosts.server),
+    host: "::",
+  });
+  try {
+    const advertised = await server.waitForLine(/^advertising /);
+    assert.match(advertised, new RegExp(`${SERVER_ADDRESS}:${server.port}`));
+    const name = advertised.split(" ")[1];
+
+    await t.step(
+      "--discover --count 3 gets 3 of 3 pongs from the server's address",
+      async () => {
+        const result = await runClient(
+          ["--discover", "--count", "3", "--interval", "0.2"],
+          { prefix: hosts.prefix(hosts.client) },
+        );
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stdout,
+          new RegExp(
+            `^discovered ${name} at ${SERVER_ADDRESS}:${server.port} `,
+            "m",
+          ),
+        );
+        assert.match(
+          result.stdout,
+          new RegExp(
+            `^PING https://${SERVER_ADDRESS}:${server.port}/pingpong `,
+            "m",
+          ),
+        );
+        assert.match(result.stdout, /^3 transmitted, 3 received, 0% loss$/m);
+      },
+    );
+
+    await t.step(
+      "--list prints the instance with its address, port, path and hash",
+      async () => {
+        const result = await runClient(["--list", "--discover-timeout", "1"], {
+          prefix: hosts.prefix(hosts.client),
+        });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(
+          result.stdout.trim(),
+          `${name} address=${SERVER_ADDRESS} port=${server.port} path=/pingpong` +
+            ` host=${result.stdout.match(/host=(\S+)/)?.[1]}` +
+            ` cert-hash=${server.certHash} version=1`,
+        );
+      },
+    );
+
+    await t.step(
+      "--instance with a name nobody advertises fails with exit 2",
+      async () => {
+        const result = await runClient(
+          [
+            "--discover",
+            "--instance",
+            "nobody",
+            "--discover-timeout",
+            "0.5",
+            "-c",
+            "1",
+          ],
+          { prefix: hosts.prefix(hosts.client) },
+        );
+        assert.equal(result.code, 2);
+        assert.match(result.stderr, /no pingpong server named 'nobody'/);
+      },
+    );
+
+    await t.step(
+      "the server's goodbye removes it from a --list that saw it",
+      async () => {
+        const list = spawnClient(hosts.prefix(hosts.client), [
+          "--list",
+          "--discover-timeout",
+          "6",
+          "--log-level",
+          "info",
+        ]);
+        await list.waitForStderr(new RegExp(`found "?${name}`));
+        const status = await server.stop("SIGTERM");
+        assert.equal(status.code, 0);
+        await list.waitForStderr(new RegExp(`gone "?${name}`));
+        const { code, stdout } = await list.result();
+        assert.equal(code, 2);
+        assert.doesNotMatch(stdout, new RegExp(name));
+      },
+    );
+
+    await t.step(
+      "after the server stopped, a new --list does not show it",
+      async () => {
+        const result = await runClient(["--list", "--discover-timeout", "1"], {
+          prefix: hosts.prefix(hosts.client),
+        });
+        assert.equal(result.code, 2);
+        assert.equal(result.stdout, "");
+        assert.match(
+          result.stderr,
+          /no pingpong server answered mDNS within 1 s/,
+        );
+      },
+    );
+  } finally {
+    await server.stop("SIGKILL");
+  }
+});
+
+Deno.test("client.ts --server tries the next server when the first does not answer", async () => {
+  await using server = await startServer();
+  const result = await runClient([
+    "--server",
+    `127.0.0.1:1,127.0.0.1:${server.port}`,
+    "--cert-hash",
+    server.certHash,
+    "--timeout",
+    "1",
+    "--count",
+    "2",
+    "--interval",
+    "0",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(
+    result.stdout,
+    new RegExp(`^discovered 127.0.0.1:${server.port} `, "m"),
+  );
+  assert.match(result.stdout, /^2 transmitted, 2 received, 0% loss$/m);
+});
+
+Deno.test("client.ts --server pins the hash from PINGPONG_CERT_HASH", async () => {
+  await using server = await startServer();
+  const args = [
+    "--server",
+    `127.0.0.1:${server.port}`,
+    "-c",
+    "1",
+    "--timeout",
+    "2",
+  ];
+  const pinned = await runClient(args, {
+    env: { PINGPONG_CERT_HASH: server.certHash },
+  });
+  assert.equal(pinned.code, 0, pinned.stderr);
+  const wrong = await runClient(args, {
+    env: { PINGPONG_CERT_HASH: "00".repeat(32) },
+  });
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /certificate/);
+});
+
+Deno.test("client.ts --discover dns:NAME pings the SRV targets in priority order", async (t) => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  // `ip netns exec` mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf:
+  // the client namespace's resolver is the test's DNS server.
+  const etc = `/etc/netns/${hosts.client}`;
+  await Deno.mkdir(etc, { recursive: true });
+  await Deno.writeTextFile(
+    `${etc}/resolv.conf`,
+    `nameserver ${SERVER_ADDRESS}\noptions attempts:1 timeout:2\n`,
+  );
+  const zone = "pingpong.default.svc.cluster.local";
+  const name = `_pingpong._udp.${zone}`;
+  let dns: ReturnType<typeof spawnHelper> | undefined;
+  const server = await startServer({
+    prefix: hosts.prefix(hosts.server),
+    host: "::",
+    args: ["--no-advertise"],
+  });
+  try {
+    dns = spawnHelper(
+      hosts.prefix(hosts.server),
+      "tests/support/dns_server.ts",
+      [
+        SERVER_ADDRESS,
+        name,
+        `20:0:${server.port}:pp-0.${zone}`,
+        `10:0:1:pp-dead.${zone}`,
+        "--",
+        `pp-0.${zone}=${SERVER_ADDRESS}`,
+        `pp-dead.${zone}=${SERVER_ADDRESS}`,
+      ],
+    );
+    assert.equal(await dns.next(), "ready");
+
+    await t.step(
+      "--list prints the targets, lowest priority first",
+      async () => {
+        const result = await runClient(
+          ["--list", "--discover", `dns:${name}`],
+          {
+            prefix: hosts.prefix(hosts.client),
+          },
+        );
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(result.stdout.trim().split("\n"), [
+          `https://pp-dead.${zone}:1/pingpong`,
+          `https://pp-0.${zone}:${server.port}/pingpong`,
+        ]);
+      },
+    );
+
+    await t.step(
+      "--discover skips the dead first target and pings the next",
+      async () => {
+        const result = await runClient([
+          "--discover",
+          `dns:${name}`,
+          "--cert-hash",
+          server.certHash,
+          "--timeout",
+          "1",
+          "--count",
+          "2",
+          "--interval",
+          "0",
+        ], { prefix: hosts.prefix(hosts.client) });
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stdout,
+          new RegExp(
+            `^discovered pp-0\\.${
+              zone.replaceAll(".", "\\.")
+            }:${server.port} at `,
+            "m",
+          ),
+        );
+        assert.match(result.stdout, /^2 transmitted, 2 received, 0% loss$/m);
+        assert.match(result.stderr, /pp-dead.*trying the next server/);
+      },
+    );
+
+    await t.step(
+      "a name without SRV records fails with exit 2 and one line",
+      async () => {
+        const result = await runClient(
+          ["--discover", `dns:_pingpong._udp.nothing.${zone}`, "-c", "1"],
+          { prefix: hosts.prefix(hosts.client) },
+        );
+        assert.equal(result.code, 2);
+        assert.match(
+          result.stderr,
+          /^pingpong-client: cannot resolve SRV _pingpong\._udp\.nothing\./,
+        );
+        assert.equal(result.stderr.trim().split("\n").length, 1);
+      },
+    );
+  } finally {
+    await server.stop("SIGKILL");
+    await dns?.kill();
+    await Deno.remove(etc, { recursive: true });
+  }
+});
+
+/** A test helper script run in a namespace, fed on stdin, read by lines. */
+function spawnHelper(prefix: string[], script: string, args: string[]) {
+  const [cmd, ...prefixArgs] = prefix;
+  const child = new Deno.Command(cmd, {
+    args: [
+      ...prefixArgs,
+      Deno.execPath(),
+      ...RUN_FLAGS,
+      rootPath(script),
+      ...args,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream())
+    .pipeThrough(new TextLineStream())[Symbol.asyncIterator]();
+  const stdin = child.stdin.getWriter();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  return {
+    /** The next stdout line, or a failure after 20 s without one. */
+    async next(): Promise<string | undefined> {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        return await Promise.race([
+          lines.next().then((result) => result.value),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`${script}: no output line within 20 s`)),
+              20_000,
+            );
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    send: (line: string) => stdin.write(new TextEncoder().encode(`${line}\n`)),
+    async kill(): Promise<void> {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+      await stdin.close().catch(() => {});
+      await child.status;
+      clearTimeout(killer);
+    },
+    async end(): Promise<string[]> {
+      await stdin.close().catch(() => {});
+      const rest: string[] = [];
+      for (
+        let line = await this.next();
+        line !== undefined;
+        line = await this.next()
+      ) {
+        rest.push(line);
+      }
+      await child.status;
+      clearTimeout(killer);
+      return rest;
+    },
+  };
+}
+
+Deno.test("an advertiser's update() announces the new hash to a listening browser", async () => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  const [first, second] = ["aa".repeat(32), "bb".repeat(32)];
+  const advertiser = spawnHelper(
+    hosts.prefix(hosts.server),
+    "tests/support/advertiser.ts",
+    [hosts.serverLink, "renewing", SERVER_ADDRESS, first],
+  );
+  let browser: ReturnType<typeof spawnHelper> | undefined;
+  try {
+    assert.equal(await advertiser.next(), "ready");
+    browser = spawnHelper(
+      hosts.prefix(hosts.client),
+      "tests/support/browser.ts",
+      [hosts.clientLink],
+    );
+    const hashes = async () =>
+      (JSON.parse((await browser!.next())!) as { certHash: string }[])
+        .map((instance) => instance.certHash);
+    assert.deepEqual(await hashes(), [first]);
+    // The browser will not ask again for a minute: only an announcement
+    // can bring the new hash.
+    await advertiser.send(`update ${second}`);
+    assert.equal(await advertiser.next(), "updated");
+    assert.deepEqual(await hashes(), [second]);
+    assert.deepEqual(await advertiser.end(), ["closed"]);
+    // And the goodbye empties the browser's list.
+    assert.deepEqual(await hashes(), []);
+  } finally {
+    await advertiser.end();
+    await browser?.end();
+  }
+});
