@@ -154,10 +154,12 @@ export async function loadCertificate(
 ): Promise<CertificateBundle> {
   let cert: x509.X509Certificate;
   try {
-    const chain = new x509.X509Certificates();
-    chain.import(certPem);
-    if (chain.length === 0) throw new Error("no CERTIFICATE block");
-    cert = chain[0];
+    // X509Certificates.import() reads a PEM string as PKCS #7 and fails on a
+    // plain chain: take the CERTIFICATE blocks one by one.
+    const blocks = x509.PemConverter.decodeWithHeaders(certPem)
+      .filter((block) => block.type === "CERTIFICATE");
+    if (blocks.length === 0) throw new Error("no CERTIFICATE block");
+    cert = new x509.X509Certificate(blocks[0].rawData);
   } catch (cause) {
     throw new CertificateError(
       `not a PEM certificate: ${(cause as Error).message}`,
