@@ -28,6 +28,10 @@ export interface ServerConfig extends LogFlags {
   certFile: string | undefined;
   /** PEM key file; given exactly when `certFile` is. */
   keyFile: string | undefined;
+  /** TCP port of /healthz, /readyz and /metrics, or `undefined` for none. */
+  healthPort: number | undefined;
+  /** After SIGTERM, how long to stay up unready before closing, in ms. */
+  drainDelayMs: number;
 }
 
 /** Defaults of the server's flags. */
@@ -51,12 +55,20 @@ Options:
                        ephemeral ECDSA certificate valid 13 days is made and
                        renewed before it expires
       --key FILE       PEM private key (with --cert)
+      --health-port PORT
+                       serve /healthz, /readyz and /metrics (Prometheus) over
+                       HTTP on this TCP port of --host (default: off)
+      --drain-delay SEC
+                       on SIGTERM, first fail /readyz and keep serving for SEC
+                       seconds so load balancers move away (default: 0)
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
 
 Prints 'listening on https://HOST:PORT/PATH' and 'cert-hash sha-256 HEX' once
-ready. SIGINT or SIGTERM closes sessions with a going-away code and exits 0.
+ready, and 'health on http://HOST:PORT' with --health-port. SIGINT or
+SIGTERM (after --drain-delay) closes sessions with a going-away code and
+exits 0; a second signal skips the rest of the delay.
 Exit status: 0 clean stop, 1 runtime failure, 2 usage error.
 `;
 
@@ -83,6 +95,8 @@ export function parseServerArgs(args: string[]): ServerConfig {
         path: { type: "string", default: SERVER_DEFAULTS.path },
         cert: { type: "string" },
         key: { type: "string" },
+        "health-port": { type: "string" },
+        "drain-delay": { type: "string", default: "0" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
@@ -106,6 +120,17 @@ export function parseServerArgs(args: string[]): ServerConfig {
     path: values.path,
     certFile: values.cert,
     keyFile: values.key,
+    healthPort: values["health-port"] === undefined
+      ? undefined
+      : parseNumber("health-port", values["health-port"], {
+        min: 0,
+        max: 65_535,
+        integer: true,
+      }),
+    drainDelayMs: parseNumber("drain-delay", values["drain-delay"], {
+      min: 0,
+      max: 3600,
+    }) * 1000,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };

@@ -71,6 +71,14 @@ export interface PingPongServerOptions {
   maxFrameSize?: number;
 }
 
+/** Sessions a server refused, by reason. */
+export interface SessionRefusals {
+  /** Asked for a path other than the one served (closed with 404). */
+  notFound: number;
+  /** Arrived after shutdown began (closed with going-away). */
+  shuttingDown: number;
+}
+
 /**
  * A running pingpong server.
  *
@@ -89,6 +97,8 @@ export class PingPongServer {
   readonly #sessions = new Set<WebTransport>();
   readonly #done = new Set<Promise<void>>();
   readonly #stats: ResponderStats = { pongs: 0, malformed: 0, streams: 0 };
+  readonly #refused: SessionRefusals = { notFound: 0, shuttingDown: 0 };
+  #sessionsTotal = 0;
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -155,6 +165,21 @@ export class PingPongServer {
     return this.#stats;
   }
 
+  /** Sessions accepted since start (open or closed). */
+  get sessionsTotal(): number {
+    return this.#sessionsTotal;
+  }
+
+  /** Sessions refused since start, by reason. */
+  get refusals(): Readonly<SessionRefusals> {
+    return this.#refused;
+  }
+
+  /** Whether {@linkcode PingPongServer.shutdown} has begun. */
+  get stopping(): boolean {
+    return this.#stopped;
+  }
+
   /**
    * Stops accepting, closes every session with the going-away code, and
    * closes the endpoint once they are closed or `graceMs` has passed.
@@ -186,6 +211,7 @@ export class PingPongServer {
   #accept({ session, url, remoteAddr }: IncomingSession): void {
     const peer = formatHostPort(remoteAddr.hostname, remoteAddr.port);
     if (this.#stopped) {
+      this.#refused.shuttingDown++;
       session.close({
         closeCode: CloseCode.GOING_AWAY,
         reason: "server shutting down",
@@ -193,6 +219,7 @@ export class PingPongServer {
       return;
     }
     if (url.pathname !== this.#path) {
+      this.#refused.notFound++;
       log.info("refused {peer}: no such path {path}", {
         peer,
         path: url.pathname,
@@ -205,6 +232,7 @@ export class PingPongServer {
     }
     log.debug("session from {peer}", { peer });
     this.#sessions.add(session);
+    this.#sessionsTotal++;
     const done = serveSession(session, {
       maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
       stats: this.#stats,

@@ -12,6 +12,7 @@ import {
   runClient,
   startServer,
 } from "./support/processes.ts";
+import { scrapeMetrics } from "./support/prometheus.ts";
 
 const TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -158,9 +159,17 @@ Deno.test("the entry points run with exactly the compiled permission set", async
     await Deno.writeTextFile(`${dir}/key.pem`, certificate.keyPem);
     await using server = await startServer({
       runFlags: serverFlags,
-      args: ["--cert", `${dir}/cert.pem`, "--key", `${dir}/key.pem`],
+      args: [
+        "--cert",
+        `${dir}/cert.pem`,
+        "--key",
+        `${dir}/key.pem`,
+        "--health-port",
+        "0",
+      ],
     });
     assert.equal(server.certHash, certificate.hash);
+    const health = (await server.waitForLine(/^health on /)).split(" ")[2];
     for (const mode of ["stream", "datagram"]) {
       await t.step(`--mode ${mode}: 20 of 20 pongs`, async () => {
         const result = await runClient([
@@ -196,6 +205,14 @@ Deno.test("the entry points run with exactly the compiled permission set", async
       ], { runFlags: clientFlags });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(jsonLines(result.stdout).at(-1)!.received, 150);
+    });
+    await t.step("/metrics counts the 190 pongs", async () => {
+      const { samples } = await scrapeMetrics(health);
+      assert.equal(samples.get("pingpong_pings_answered_total"), 190);
+      assert.equal(
+        samples.get("pingpong_certificate_expiry_timestamp_seconds"),
+        certificate.notAfter.getTime() / 1000,
+      );
     });
     const status = await server.stop("SIGTERM");
     assert.equal(status.code, 0, server.stderr.join("\n"));
