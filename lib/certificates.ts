@@ -154,8 +154,6 @@ export async function loadCertificate(
 ): Promise<CertificateBundle> {
   let cert: x509.X509Certificate;
   try {
-    // X509Certificates.import() reads a PEM string as PKCS #7 and fails on a
-    // plain chain: take the CERTIFICATE blocks one by one.
     const blocks = x509.PemConverter.decodeWithHeaders(certPem)
       .filter((block) => block.type === "CERTIFICATE");
     if (blocks.length === 0) throw new Error("no CERTIFICATE block");
