@@ -8,6 +8,7 @@ import {
   type ServerMetrics,
 } from "../lib/health.ts";
 import { VERSION } from "../lib/cli.ts";
+import { parseServerArgs, SERVER_HELP } from "../lib/server_cli.ts";
 import { parsePrometheus } from "./support/prometheus.ts";
 
 function sample(overrides: Partial<ServerMetrics> = {}): ServerMetrics {
@@ -128,4 +129,24 @@ Deno.test("serveHealth() serves over TCP and names a busy port in its error", as
   } finally {
     await health.close();
   }
+});
+
+Deno.test("parseServerArgs() reads --health-port and --drain-delay, both off by default", () => {
+  const plain = parseServerArgs([]);
+  assert.equal(plain.healthPort, undefined);
+  assert.equal(plain.drainDelayMs, 0);
+  const set = parseServerArgs([
+    "--health-port",
+    "9090",
+    "--drain-delay",
+    "2.5",
+  ]);
+  assert.equal(set.healthPort, 9090);
+  assert.equal(set.drainDelayMs, 2500);
+  assert.throws(() => parseServerArgs(["--drain-delay", "-1"]), {
+    name: "UsageError",
+    message: "--drain-delay must be from 0 to 3600, got '-1'",
+  });
+  assert.ok(SERVER_HELP.includes("--health-port PORT"));
+  assert.ok(SERVER_HELP.includes("--drain-delay SEC"));
 });
