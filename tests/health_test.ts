@@ -143,7 +143,7 @@ Deno.test("parseServerArgs() reads --health-port and --drain-delay, both off by 
   ]);
   assert.equal(set.healthPort, 9090);
   assert.equal(set.drainDelayMs, 2500);
-  assert.throws(() => parseServerArgs(["--drain-delay", "-1"]), {
+  assert.throws(() => parseServerArgs(["--drain-delay=-1"]), {
     name: "UsageError",
     message: "--drain-delay must be from 0 to 3600, got '-1'",
   });
