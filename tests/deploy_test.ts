@@ -265,3 +265,26 @@ Deno.test("the Dockerfile builds with compile.sh and runs the binary as non-root
     assert.ok(ignore.includes(`!${path}`), `${path} is ignored`);
   }
 });
+
+Deno.test("the workflows run .ci/run, and compile.sh on a version tag", async () => {
+  const read = async (name: string) =>
+    parseYaml(await Deno.readTextFile(rootPath(`.github/workflows/${name}`)));
+  const runs = (workflow: Manifest): string[] =>
+    Object.values(workflow.jobs).flatMap((job: Manifest) =>
+      job.steps.filter((step: Manifest) => step.run).map((step: Manifest) =>
+        step.run
+      )
+    );
+  const ci = await read("ci.yml");
+  assert.ok(runs(ci).includes("bash .ci/run"));
+  assert.ok(ci.on.pull_request !== undefined);
+  const release = await read("release.yml");
+  assert.deepEqual(release.on.push.tags, ["v*.*.*"]);
+  const steps = runs(release).join("\n");
+  assert.match(steps, /^\.\/compile\.sh --out dist$/m);
+  assert.match(
+    steps,
+    /gh release upload .* dist\/pingpong-\* dist\/SHA256SUMS/,
+  );
+  assert.match(steps, /npm i -g deno@2\.9\.6/);
+});
