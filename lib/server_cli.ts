@@ -59,8 +59,9 @@ Options:
                        serve /healthz, /readyz and /metrics (Prometheus) over
                        HTTP on this TCP port of --host (default: off)
       --drain-delay SEC
-                       on SIGTERM, first fail /readyz and keep serving for SEC
-                       seconds so load balancers move away (default: 0)
+                       on SIGINT or SIGTERM, first fail /readyz and keep
+                       serving for SEC seconds, so load balancers move new
+                       clients away before sessions close (default: 0)
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
