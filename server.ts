@@ -20,11 +20,17 @@ import { startWithBindRetry } from "./lib/server_lifecycle.ts";
 import { formatStatsLine } from "./lib/stats_line.ts";
 import { type Advertising, startAdvertising } from "./lib/discovery_cli.ts";
 import {
+  HealthBindError,
+  type HealthEndpoint,
+  serveHealth,
+  serverMetrics,
+} from "./lib/health.ts";
+import {
   parseServerArgs,
   SERVER_HELP,
   type ServerConfig,
 } from "./lib/server_cli.ts";
-import { BindError } from "./lib/transport.ts";
+import { BindError, formatSeconds } from "./lib/transport.ts";
 
 async function readCertificate(
   config: ServerConfig,
@@ -108,10 +114,31 @@ async function main(args: string[]): Promise<number> {
     }
     throw error;
   }
+  let draining = false;
+  let health: HealthEndpoint | undefined;
+  if (config.healthPort !== undefined) {
+    try {
+      health = serveHealth({
+        hostname: config.hostname,
+        port: config.healthPort,
+        source: {
+          ready: () => !draining && !server.stopping,
+          metrics: () => serverMetrics(server, draining),
+        },
+      });
+    } catch (error) {
+      await server.shutdown(0);
+      if (!(error instanceof HealthBindError)) throw error;
+      throw new ExitError(ExitCode.LOSS, error.message, { cause: error });
+    }
+  }
   const stop = Promise.withResolvers<Deno.Signal>();
+  const again = Promise.withResolvers<void>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  let received = 0;
   const handlers = signals.map((signal) => {
-    const handler = () => stop.resolve(signal);
+    const handler = () =>
+      ++received === 1 ? stop.resolve(signal) : again.resolve();
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
@@ -132,10 +159,28 @@ async function main(args: string[]): Promise<number> {
     await server.shutdown();
     throw error;
   }
+  if (health) console.log(`health on ${health.url}`);
   const signal = await stop.promise;
+  draining = true;
+  if (config.drainDelayMs > 0) {
+    // Readiness is off: load balancers stop sending new flows while the
+    // sessions already here keep their pongs.
+    console.log(
+      `${signal}: draining for ${formatSeconds(config.drainDelayMs)}`,
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      again.promise,
+      new Promise((resolve) =>
+        timer = setTimeout(resolve, config.drainDelayMs)
+      ),
+    ]);
+    clearTimeout(timer);
+  }
   console.log(`${signal}: closing ${server.sessionCount} session(s)`);
   await advertising?.close();
   await server.shutdown(config.drainTimeoutMs);
+  await health?.close();
   for (const [name, handler] of handlers) {
     Deno.removeSignalListener(name, handler);
   }

@@ -46,6 +46,10 @@ export interface ServerConfig extends LogFlags, SecurityFlags {
   drainTimeoutMs: number;
   /** mDNS advertising (`--no-advertise`, `--name`, `--interface`). */
   discovery?: AdvertiseConfig;
+  /** TCP port of /healthz, /readyz and /metrics, or `undefined` for none. */
+  healthPort: number | undefined;
+  /** After SIGTERM, how long to stay up unready before closing, in ms. */
+  drainDelayMs: number;
 }
 
 /** Defaults of the server's flags. */
@@ -78,12 +82,21 @@ Options:
                        exiting (default: ${SERVER_DEFAULTS.drainTimeoutSeconds})
 ${SECURITY_FLAG_HELP.join("\n")}
 ${SERVER_DISCOVERY_HELP}
+      --health-port PORT
+                       serve /healthz, /readyz and /metrics (Prometheus) over
+                       HTTP on this TCP port of --host (default: off)
+      --drain-delay SEC
+                       on SIGINT or SIGTERM, first fail /readyz and keep
+                       serving for SEC seconds, so load balancers move new
+                       clients away before sessions close (default: 0)
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
 
 Prints 'listening on https://HOST:PORT/PATH' and 'cert-hash sha-256 HEX' once
-ready. SIGINT or SIGTERM closes sessions with a going-away code and exits 0.
+ready, and 'health on http://HOST:PORT' with --health-port. SIGINT or
+SIGTERM (after --drain-delay) closes sessions with a going-away code and
+exits 0; a second signal skips the rest of the delay.
 SIGUSR1 prints 'stats N sessions=… streams=… pongs=… malformed=… refused=…'.
 Exit status: 0 clean stop, 1 runtime failure, 2 usage error.
 `;
@@ -118,6 +131,8 @@ export function parseServerArgs(
         key: { type: "string" },
         "state-dir": { type: "string" },
         "drain-timeout": { type: "string" },
+        "health-port": { type: "string" },
+        "drain-delay": { type: "string", default: "0" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
@@ -154,6 +169,17 @@ export function parseServerArgs(
         }) * 1000,
       ),
     discovery: parseServerDiscovery(values),
+    healthPort: values["health-port"] === undefined
+      ? undefined
+      : parseNumber("health-port", values["health-port"], {
+        min: 0,
+        max: 65_535,
+        integer: true,
+      }),
+    drainDelayMs: parseNumber("drain-delay", values["drain-delay"], {
+      min: 0,
+      max: 3600,
+    }) * 1000,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };

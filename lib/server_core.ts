@@ -123,6 +123,7 @@ export class PingPongServer {
   readonly #access: AccessPolicy;
   readonly #limits: Limits;
   readonly #refusals = new Map<number, number>();
+  #sessionsTotal = 0;
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -202,6 +203,16 @@ export class PingPongServer {
     return this.#stats;
   }
 
+  /** Sessions accepted since start (open or closed). */
+  get sessionsTotal(): number {
+    return this.#sessionsTotal;
+  }
+
+  /** Whether {@linkcode PingPongServer.shutdown} has begun. */
+  get stopping(): boolean {
+    return this.#stopped;
+  }
+
   /**
    * Stops accepting, closes every session with the going-away code, and
    * closes the endpoint once they are closed or `graceMs` has passed.
@@ -236,11 +247,12 @@ export class PingPongServer {
     this.#listener.close();
   }
 
+  #count(closeCode: number): void {
+    this.#refusals.set(closeCode, (this.#refusals.get(closeCode) ?? 0) + 1);
+  }
+
   #refuse(session: WebTransport, peer: string, refusal: Refusal): void {
-    this.#refusals.set(
-      refusal.closeCode,
-      (this.#refusals.get(refusal.closeCode) ?? 0) + 1,
-    );
+    this.#count(refusal.closeCode);
     log.warning("closed session from {peer} with {code}: {reason}", {
       peer,
       code: refusal.closeCode,
@@ -256,6 +268,7 @@ export class PingPongServer {
   #accept({ session, url, remoteAddr }: IncomingSession): void {
     const peer = formatHostPort(remoteAddr.hostname, remoteAddr.port);
     if (this.#stopped) {
+      this.#count(CloseCode.GOING_AWAY);
       session.close({
         closeCode: CloseCode.GOING_AWAY,
         reason: "server shutting down",
@@ -263,6 +276,7 @@ export class PingPongServer {
       return;
     }
     if (url.pathname !== this.#path) {
+      this.#count(CloseCode.NOT_FOUND);
       log.info("refused {peer}: no such path {path}", {
         peer,
         path: url.pathname,
@@ -279,6 +293,7 @@ export class PingPongServer {
     if (refusal) return this.#refuse(session, peer, refusal);
     log.debug("session from {peer}", { peer });
     this.#sessions.add(session);
+    this.#sessionsTotal++;
     const guard = new SessionGuard(
       this.#limits,
       (refusal) => this.#refuse(session, peer, refusal),

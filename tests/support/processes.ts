@@ -57,6 +57,8 @@ export interface StartServerOptions {
   timeoutMs?: number;
   /** Command prefix to run the process under (e.g. `ip netns exec NS`). */
   prefix?: string[];
+  /** `deno` flags before the script (default {@linkcode RUN_FLAGS}). */
+  runFlags?: string[];
 }
 
 class LineLog {
@@ -146,7 +148,7 @@ export async function startServer(
       ? ["--no-advertise"]
       : [];
   const args = [
-    ...RUN_FLAGS,
+    ...(options.runFlags ?? RUN_FLAGS),
     rootPath("server.ts"),
     "--host",
     host,
@@ -240,6 +242,8 @@ export interface RunClientOptions {
   prefix?: string[];
   /** Called with the running child (e.g. to send SIGINT). */
   onSpawn?: (child: Deno.ChildProcess) => void;
+  /** `deno` flags before the script (default {@linkcode RUN_FLAGS}). */
+  runFlags?: string[];
 }
 
 /**
@@ -254,7 +258,11 @@ export async function runClient(
   args: string[],
   options: RunClientOptions = {},
 ): Promise<ClientResult> {
-  const allArgs = [...RUN_FLAGS, rootPath("client.ts"), ...args];
+  const allArgs = [
+    ...(options.runFlags ?? RUN_FLAGS),
+    rootPath("client.ts"),
+    ...args,
+  ];
   const [cmd, ...prefixArgs] = options.prefix ?? [Deno.execPath()];
   const started = performance.now();
   const child = new Deno.Command(cmd, {
