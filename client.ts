@@ -13,24 +13,34 @@ import {
   applyLogFlags,
   ExitCode,
   ExitError,
+  readEnv,
   runMain,
   UsageError,
   VERSION,
 } from "./lib/cli.ts";
 import { CloseCode } from "./lib/codec.ts";
-import { redactToken, refusalMessage, withToken } from "./lib/auth.ts";
+import {
+  redactToken,
+  refusalMessage,
+  TOKEN_ENV,
+  withToken,
+} from "./lib/auth.ts";
 import { SessionClosedError } from "./lib/pinger.ts";
 import {
   closeSession,
   pingWithReconnect,
   ReconnectFailedError,
 } from "./lib/reconnect.ts";
-import { discoverAndConnect, listServers } from "./lib/discovery_cli.ts";
+import {
+  CERT_HASH_ENV,
+  discoverAndConnect,
+  listServers,
+} from "./lib/discovery_cli.ts";
 import { Reporter } from "./lib/report.ts";
 import { ConnectError } from "./lib/transport.ts";
 
 async function main(args: string[]): Promise<number> {
-  const config = parseClientArgs(args, Deno.env.toObject());
+  const config = parseClientArgs(args, readEnv([TOKEN_ENV, CERT_HASH_ENV]));
   if (config.action === "help") {
     console.log(CLIENT_HELP);
     return ExitCode.OK;
@@ -148,7 +158,7 @@ async function ping(
 function discoverRun(config: ClientConfig, signal: AbortSignal) {
   return {
     certHash: config.certHash,
-    env: (name: string) => Deno.env.get(name),
+    env: (name: string) => readEnv([name])[name],
     print: (line: string) => console.log(line),
     json: config.json,
     timeoutMs: config.timeoutMs,

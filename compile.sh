@@ -18,8 +18,8 @@ readonly TARGETS=(
 # fixed paths; the client reads nothing. Neither writes, runs programs, or
 # reads the environment. --no-prompt: a missing permission fails, never asks.
 readonly COMMON_FLAGS=(--unstable-net --no-prompt)
-readonly SERVER_PERMISSIONS=(--allow-net --allow-read)
-readonly CLIENT_PERMISSIONS=(--allow-net)
+readonly SERVER_PERMISSIONS=(--allow-net --allow-read --allow-write --allow-env=PINGPONG_TOKEN --allow-sys=networkInterfaces,hostname)
+readonly CLIENT_PERMISSIONS=(--allow-net --allow-env=PINGPONG_TOKEN,PINGPONG_CERT_HASH --allow-sys=networkInterfaces)
 
 usage() {
   cat <<EOF

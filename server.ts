@@ -4,12 +4,13 @@
  *
  * @module
  */
-import { AccessPolicy } from "./lib/auth.ts";
+import { AccessPolicy, TOKEN_ENV } from "./lib/auth.ts";
 import { type CertificateBundle, loadCertificate } from "./lib/certificates.ts";
 import {
   applyLogFlags,
   ExitCode,
   ExitError,
+  readEnv,
   runMain,
   VERSION,
 } from "./lib/cli.ts";
@@ -74,7 +75,7 @@ function printCertificate(certificate: CertificateBundle): void {
 }
 
 async function main(args: string[]): Promise<number> {
-  const config = parseServerArgs(args, Deno.env.toObject());
+  const config = parseServerArgs(args, readEnv([TOKEN_ENV]));
   if (config.action === "help") {
     console.log(SERVER_HELP);
     return ExitCode.OK;

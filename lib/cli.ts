@@ -274,3 +274,22 @@ export function oneLine(text: string): string {
 export function applyLogFlags(flags: LogFlags): void {
   setupLogging({ level: flags.logLevel, format: flags.logFormat });
 }
+
+/**
+ * The named environment variables that are set, for flag parsers. Reads only
+ * these, so the binaries need `--allow-env` for them alone.
+ *
+ * @example
+ * ```ts
+ * import { readEnv } from "./cli.ts";
+ * console.log(readEnv(["PINGPONG_TOKEN"])); // {} when unset
+ * ```
+ */
+export function readEnv(names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}

@@ -141,7 +141,19 @@ Deno.test("compile.sh compiles both entry points for five targets with least per
     ).sort();
     assert.deepEqual(
       permissions,
-      entry === "server" ? ["--allow-net", "--allow-read"] : ["--allow-net"],
+      entry === "server"
+        ? [
+          "--allow-env=PINGPONG_TOKEN",
+          "--allow-net",
+          "--allow-read",
+          "--allow-sys=networkInterfaces,hostname",
+          "--allow-write",
+        ]
+        : [
+          "--allow-env=PINGPONG_TOKEN,PINGPONG_CERT_HASH",
+          "--allow-net",
+          "--allow-sys=networkInterfaces",
+        ],
     );
     assert.ok(flags.includes("--unstable-net"));
     assert.ok(flags.includes("--no-prompt"));
@@ -151,12 +163,15 @@ Deno.test("compile.sh compiles both entry points for five targets with least per
 Deno.test("the entry points run with exactly the compiled permission set", async (t) => {
   const serverFlags = await compiledRunFlags("server");
   const clientFlags = await compiledRunFlags("client");
-  // --cert/--key make the server read files: the one permission beyond net.
+  // Net, files (--cert/--key, --state-dir), the token variable and the
+  // interface list (mDNS): nothing else.
   const dir = await Deno.makeTempDir();
   try {
     const certificate = await generateCertificate();
     await Deno.writeTextFile(`${dir}/cert.pem`, certificate.certPem);
-    await Deno.writeTextFile(`${dir}/key.pem`, certificate.keyPem);
+    await Deno.writeTextFile(`${dir}/key.pem`, certificate.keyPem, {
+      mode: 0o600,
+    });
     await using server = await startServer({
       runFlags: serverFlags,
       args: [
