@@ -21,7 +21,8 @@ import { CloseCode } from "./lib/codec.ts";
 import { runPings, SessionClosedError } from "./lib/pinger.ts";
 import { Reporter } from "./lib/report.ts";
 import { RttStats } from "./lib/stats.ts";
-import { ConnectError, connectWebTransport } from "./lib/transport.ts";
+import { ConnectError } from "./lib/transport.ts";
+import { connectTransport } from "./lib/transport_select.ts";
 
 async function main(args: string[]): Promise<number> {
   const config = parseClientArgs(args);
@@ -51,7 +52,8 @@ async function ping(
   const reporter = new Reporter(config.json, (line) => console.log(line));
   let connected;
   try {
-    connected = await connectWebTransport(config.url, {
+    connected = await connectTransport(config.url, {
+      transport: config.transport,
       certHash: config.certHash,
       timeoutMs: config.timeoutMs,
       signal,
@@ -62,9 +64,10 @@ async function ping(
     }
     throw error;
   }
-  const { session, handshakeMs } = connected;
+  const { session, handshakeMs, transport } = connected;
   reporter.report({
     type: "start",
+    transport,
     url: config.url,
     mode: config.mode,
     size: config.size,

@@ -17,6 +17,7 @@ import {
   UsageError,
 } from "./cli.ts";
 import { type Mode, MODES } from "./pinger.ts";
+import { TRANSPORT_CHOICES, type TransportChoice } from "./transport_select.ts";
 
 /** Everything the client was asked to do. */
 export interface ClientConfig extends LogFlags {
@@ -38,6 +39,8 @@ export interface ClientConfig extends LogFlags {
   certHash: Uint8Array<ArrayBuffer> | undefined;
   /** One JSON object per line instead of text. */
   json: boolean;
+  /** Which transport carries the session; `auto` races HTTP/3 and HTTP/2. */
+  transport: TransportChoice;
 }
 
 /** Defaults of the client's flags. */
@@ -46,6 +49,7 @@ export const CLIENT_DEFAULTS = {
   size: 64,
   timeoutSeconds: 2,
   mode: "stream" as Mode,
+  transport: "auto" as TransportChoice,
 } as const;
 
 /** The client's `--help` text. */
@@ -64,6 +68,11 @@ Options:
   -m, --mode MODE      ${MODES.join("|")} (default: ${CLIENT_DEFAULTS.mode})
       --cert-hash HEX  accept the server certificate whose SHA-256 is HEX
                        (as the server prints it) instead of CA validation
+  -t, --transport T    ${
+  TRANSPORT_CHOICES.join("|")
+}: HTTP/3 (UDP), HTTP/2 (TCP), or
+                       HTTP/3 with HTTP/2 raced beside it when QUIC does
+                       not answer within 300 ms (default: ${CLIENT_DEFAULTS.transport})
       --json           one JSON object per line on stdout
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
@@ -98,6 +107,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
         mode: { type: "string", short: "m" },
         "cert-hash": { type: "string" },
         json: { type: "boolean", default: false },
+        transport: { type: "string", short: "t" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
@@ -118,6 +128,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
     mode: CLIENT_DEFAULTS.mode,
     certHash: undefined,
     json: values.json,
+    transport: CLIENT_DEFAULTS.transport,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
@@ -162,6 +173,9 @@ export function parseClientArgs(args: string[]): ClientConfig {
     mode: values.mode === undefined
       ? base.mode
       : parseChoice("mode", values.mode, MODES),
+    transport: values.transport === undefined
+      ? base.transport
+      : parseChoice("transport", values.transport, TRANSPORT_CHOICES),
     certHash,
   };
 }
