@@ -7,7 +7,7 @@ const LIBRARY_NOISE = /quiche|http3 loader/i;
 
 Deno.test("client.ts --transport auto pings over HTTP/2 with no loss where UDP is black-holed", async (t) => {
   await using server = await startServer();
-  await using path = await openTcpOnlyPath({
+  await using path = openTcpOnlyPath({
     hostname: "127.0.0.1",
     port: server.port,
   });

@@ -21,13 +21,13 @@ export interface TcpOnlyPath extends AsyncDisposable {
  *
  * @example
  * ```ts ignore
- * await using path = await openTcpOnlyPath({ hostname: "127.0.0.1", port: server.port });
+ * await using path = openTcpOnlyPath({ hostname: "127.0.0.1", port: server.port });
  * // https://127.0.0.1:${path.port}/pingpong reaches the server over TCP only
  * ```
  */
-export async function openTcpOnlyPath(
+export function openTcpOnlyPath(
   target: { hostname: string; port: number },
-): Promise<TcpOnlyPath> {
+): TcpOnlyPath {
   // Bind TCP on a free port, then UDP on the same number (retry if taken).
   let listener: Deno.TcpListener | undefined;
   let sink: Deno.DatagramConn | undefined;
