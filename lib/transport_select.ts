@@ -292,12 +292,17 @@ async function _race(
   const h3 = start("h3");
   let timer: ReturnType<typeof setTimeout> | undefined;
   // HTTP/2 joins when HTTP/3 has not opened in time, or failed sooner.
+  let settled = false;
   const h2Started = new Promise<_Attempt>((resolve) => {
-    timer = setTimeout(() => resolve(start("h2")), delayMs);
-    h3.result.catch(() => {
+    let started = false;
+    const startOnce = () => {
       clearTimeout(timer);
+      if (started || settled) return;
+      started = true;
       resolve(start("h2"));
-    });
+    };
+    timer = setTimeout(startOnce, delayMs);
+    h3.result.catch(startOnce);
   });
 
   const errors = new Map<Transport, unknown>();
@@ -322,6 +327,7 @@ async function _race(
   } catch {
     throw _bothFailed(errors);
   } finally {
+    settled = true;
     clearTimeout(timer);
   }
 }
