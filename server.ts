@@ -92,6 +92,12 @@ async function main(args: string[]): Promise<number> {
   });
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
+  console.log(
+    `browser page ${new URL(
+      "/",
+      server.url,
+    )} (HTTP/2 on TCP ${server.addr.port} too)`,
+  );
   const signal = await stop.promise;
   console.log(`${signal}: closing ${server.sessionCount} session(s)`);
   await server.shutdown();

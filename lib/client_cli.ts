@@ -55,8 +55,9 @@ export const CLIENT_DEFAULTS = {
 /** The client's `--help` text. */
 export const CLIENT_HELP = `Usage: pingpong-client [options] URL
 
-Pings a pingpong server over WebTransport (HTTP/3) and reports round-trip
-times like ping(8). URL is https://HOST:PORT/PATH.
+Pings a pingpong server over WebTransport (HTTP/3, or HTTP/2 where UDP is
+blocked) and reports round-trip times like ping(8). URL is
+https://HOST:PORT/PATH.
 
 Options:
   -c, --count N        pings to send (default: until Ctrl-C)

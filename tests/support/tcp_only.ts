@@ -64,6 +64,9 @@ export function openTcpOnlyPath(
         open.add(inbound);
         Deno.connect(target).then((outbound) => {
           open.add(outbound);
+          // Relay each write at once: Nagle plus delayed ACKs would add ~40 ms.
+          inbound.setNoDelay(true);
+          outbound.setNoDelay(true);
           const done = () => {
             for (const conn of [inbound, outbound]) {
               open.delete(conn);
