@@ -93,6 +93,7 @@ async function ping(
       url: withToken(config.url, config.token),
       certHash: config.certHash,
       connectTimeoutMs: config.timeoutMs,
+      transport: config.transport,
       mode: config.mode,
       count: config.count,
       intervalMs: config.intervalMs,
@@ -105,9 +106,10 @@ async function ping(
         maxDelayMs: config.retryMaxDelayMs,
         deadAfterMs: config.deadAfterMs,
       },
-      onConnected: (handshakeMs) =>
+      onConnected: (handshakeMs, transport) =>
         reporter.report({
           type: "start",
+          transport,
           url: shownUrl,
           mode: config.mode,
           size: config.size,

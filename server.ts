@@ -149,6 +149,12 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGUSR1", report);
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
+  console.log(
+    `browser page ${new URL(
+      "/",
+      server.url,
+    )} (HTTP/2 on TCP ${server.addr.port} too)`,
+  );
   try {
     advertising = await startAdvertising(
       config.discovery ?? { advertise: false, name: undefined, interfaces: [] },

@@ -25,6 +25,7 @@ import {
 } from "./discovery_cli.ts";
 import { type Mode, MODES } from "./pinger.ts";
 import { RECONNECT_DEFAULTS } from "./reconnect.ts";
+import { TRANSPORT_CHOICES, type TransportChoice } from "./transport_select.ts";
 
 /** Everything the client was asked to do. */
 export interface ClientConfig extends LogFlags {
@@ -58,6 +59,8 @@ export interface ClientConfig extends LogFlags {
   token: string | undefined;
   /** How to find the server when no URL was given (`--discover`, `--server`). */
   discovery?: DiscoveryConfig;
+  /** Which transport carries the session; `auto` races HTTP/3 and HTTP/2. */
+  transport: TransportChoice;
 }
 
 /** Defaults of the client's flags. */
@@ -66,6 +69,7 @@ export const CLIENT_DEFAULTS = {
   size: 64,
   timeoutSeconds: 2,
   mode: "stream" as Mode,
+  transport: "auto" as TransportChoice,
 } as const;
 
 /** The client's `--help` text. */
@@ -73,8 +77,9 @@ export const CLIENT_HELP = `Usage: pingpong-client [options] URL
        pingpong-client [options] --discover [dns:NAME] | --server HOST:PORT
        pingpong-client --list [--discover dns:NAME]
 
-Pings a pingpong server over WebTransport (HTTP/3) and reports round-trip
-times like ping(8). URL is https://HOST:PORT/PATH.
+Pings a pingpong server over WebTransport (HTTP/3, or HTTP/2 where UDP is
+blocked) and reports round-trip times like ping(8). URL is
+https://HOST:PORT/PATH.
 
 Options:
   -c, --count N        pings to send (default: until Ctrl-C)
@@ -88,6 +93,11 @@ Options:
                        (as the server prints it) instead of CA validation
       --token TOKEN    the server's shared token, sent as ?token= in the
                        session URL (default: \$${TOKEN_ENV})
+  -t, --transport T    ${
+  TRANSPORT_CHOICES.join("|")
+}: HTTP/3 (UDP), HTTP/2 (TCP), or
+                       HTTP/3 with HTTP/2 raced beside it when QUIC does
+                       not answer within 300 ms (default: ${CLIENT_DEFAULTS.transport})
       --json           one JSON object per line on stdout
       --no-reconnect   end the run when the session is lost
       --max-retries N  reconnect attempts per outage, then exit 2
@@ -144,6 +154,7 @@ export function parseClientArgs(
         "max-retries": { type: "string" },
         "retry-max-delay": { type: "string" },
         "dead-after": { type: "string" },
+        transport: { type: "string", short: "t" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
@@ -170,6 +181,7 @@ export function parseClientArgs(
     retryMaxDelayMs: RECONNECT_DEFAULTS.maxDelayMs as number,
     deadAfterMs: RECONNECT_DEFAULTS.deadAfterMs as number,
     token: undefined,
+    transport: CLIENT_DEFAULTS.transport,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };
@@ -218,6 +230,9 @@ export function parseClientArgs(
     mode: values.mode === undefined
       ? base.mode
       : parseChoice("mode", values.mode, MODES),
+    transport: values.transport === undefined
+      ? base.transport
+      : parseChoice("transport", values.transport, TRANSPORT_CHOICES),
     certHash,
     maxRetries: values["max-retries"] === undefined
       ? base.maxRetries

@@ -18,9 +18,13 @@ import { RttStats } from "./stats.ts";
 import {
   type ConnectedSession,
   ConnectError,
-  connectWebTransport,
   formatSeconds,
 } from "./transport.ts";
+import {
+  connectTransport,
+  type Transport,
+  type TransportChoice,
+} from "./transport_select.ts";
 
 const log = logger("reconnect");
 
@@ -166,6 +170,12 @@ export interface ReconnectOptions
    */
   connectTimeoutMs?: number;
   /**
+   * Which transport carries each session; `auto` races HTTP/3 and HTTP/2.
+   *
+   * @default {"auto"}
+   */
+  transport?: TransportChoice;
+  /**
    * The retry and dead-path policy.
    *
    * @default {RECONNECT_DEFAULTS}
@@ -182,7 +192,7 @@ export interface ReconnectOptions
    *
    * @default {undefined}
    */
-  onConnected?(handshakeMs: number): void;
+  onConnected?(handshakeMs: number, transport: Transport): void;
   /**
    * A session was lost; reconnecting starts.
    *
@@ -249,7 +259,8 @@ export async function pingWithReconnect(
   const signal = options.signal;
   const stats = new RttStats();
   const connect = () =>
-    connectWebTransport(options.url, {
+    connectTransport(options.url, {
+      transport: options.transport,
       certHash: options.certHash,
       timeoutMs: options.connectTimeoutMs,
       signal,
@@ -260,7 +271,7 @@ export async function pingWithReconnect(
   });
 
   const first = await connect();
-  options.onConnected?.(first.handshakeMs);
+  options.onConnected?.(first.handshakeMs, first.transport);
   let session: WebTransport | undefined = first.session;
   let reconnects = 0;
   while (session) {

@@ -15,6 +15,8 @@ export type ReportEvent =
     mode: string;
     size: number;
     handshakeMs: number;
+    /** `h3` or `h2`, when known. */
+    transport?: string;
   }
   | { type: "pong"; seq: number; rttMs: number; bytes: number }
   | { type: "timeout"; seq: number }
@@ -47,6 +49,12 @@ export function ms3(ms: number): string {
   return ms.toFixed(3);
 }
 
+function transportName(transport: string): string {
+  return ({ h3: "HTTP/3", h2: "HTTP/2" } as Record<string, string>)[
+    transport
+  ] ?? transport;
+}
+
 function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
@@ -69,9 +77,9 @@ export function formatText(event: ReportEvent): string[] {
   switch (event.type) {
     case "start":
       return [
-        `PING ${event.url} (${event.mode}, ${event.size} bytes): connected in ${
-          ms3(event.handshakeMs)
-        } ms`,
+        `PING ${event.url} (${event.mode}, ${event.size} bytes): connected${
+          event.transport ? ` over ${transportName(event.transport)}` : ""
+        } in ${ms3(event.handshakeMs)} ms`,
       ];
     case "pong":
       return [
@@ -134,6 +142,7 @@ export function formatJson(event: ReportEvent): string {
         url: event.url,
         mode: event.mode,
         size: event.size,
+        ...(event.transport ? { transport: event.transport } : {}),
         handshake_ms: round3(event.handshakeMs),
       });
     case "pong":

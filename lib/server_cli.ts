@@ -63,12 +63,13 @@ export const SERVER_DEFAULTS = {
 /** The server's `--help` text. */
 export const SERVER_HELP = `Usage: pingpong-server [options]
 
-Serves WebTransport over HTTP/3 and answers every PING with a PONG, on
-streams and datagrams.
+Serves WebTransport over HTTP/3 (UDP) and HTTP/2 (TCP, same port number)
+and answers every PING with a PONG, on streams and datagrams. A browser page
+at https://HOST:PORT/ pings from the browser.
 
 Options:
       --host ADDR      address to bind (default: ${SERVER_DEFAULTS.hostname}, every interface)
-  -p, --port PORT      UDP port, 0 for any free one (default: ${SERVER_DEFAULTS.port})
+  -p, --port PORT      UDP and TCP port, 0 for any free one (default: ${SERVER_DEFAULTS.port})
       --path PATH      path served; others are refused with 404 (default: ${SERVER_DEFAULTS.path})
       --cert FILE      PEM certificate chain (with --key); without both, an
                        ephemeral ECDSA certificate valid 13 days is made and

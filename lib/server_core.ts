@@ -19,12 +19,14 @@ import {
 } from "./limits.ts";
 import { logger } from "./log.ts";
 import { type ResponderStats, serveSession } from "./responder.ts";
+import { formatHostPort, type IncomingSession } from "./transport.ts";
 import {
-  formatHostPort,
-  type IncomingSession,
-  listenWebTransport,
-  type WebTransportListener,
-} from "./transport.ts";
+  listenTransports,
+  type SessionListener,
+  type Transport,
+  TRANSPORTS,
+} from "./transport_select.ts";
+import { webPageHandler } from "./web_page.ts";
 
 const log = logger("server");
 
@@ -100,6 +102,18 @@ export interface PingPongServerOptions {
    * @default {10000}
    */
   handshakeTimeoutMs?: number;
+  /**
+   * Transports to serve on the port: HTTP/3 on UDP, HTTP/2 on TCP.
+   *
+   * @default {["h3", "h2"]}
+   */
+  transports?: readonly Transport[];
+  /**
+   * Serve the browser page at `/` on the TCP port (with HTTP/2).
+   *
+   * @default {true}
+   */
+  webPage?: boolean;
 }
 
 /**
@@ -114,7 +128,7 @@ export interface PingPongServerOptions {
  * ```
  */
 export class PingPongServer {
-  readonly #listener: WebTransportListener;
+  readonly #listener: SessionListener;
   readonly #options: PingPongServerOptions;
   readonly #path: string;
   readonly #sessions = new Set<WebTransport>();
@@ -128,7 +142,7 @@ export class PingPongServer {
   #stopped = false;
 
   private constructor(
-    listener: WebTransportListener,
+    listener: SessionListener,
     options: PingPongServerOptions,
   ) {
     this.#listener = listener;
@@ -156,12 +170,17 @@ export class PingPongServer {
       (() => generateCertificate());
     const certificate = options.certificate ?? await generate();
     let server: PingPongServer | undefined = undefined;
-    const listener = listenWebTransport({
+    const listener = await listenTransports({
       hostname: options.hostname,
       port: options.port,
       certificate,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       onSession: (incoming) => server && server.#accept(incoming),
+      transports: options.transports ?? TRANSPORTS,
+      httpHandler: options.webPage === false ? undefined : webPageHandler({
+        path: options.path ?? "/pingpong",
+        certHash: () => listener.certificate.hash,
+      }),
     });
     server = new PingPongServer(listener, {
       ...options,

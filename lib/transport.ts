@@ -331,6 +331,18 @@ export interface ConnectOptions {
    * @default {undefined}
    */
   signal?: AbortSignal;
+  /**
+   * Makes the session; another transport passes its own `WebTransport`.
+   *
+   * @default {(url, init) => new WebTransport(url, init)}
+   */
+  createSession?: (url: string, init: WebTransportOptions) => WebTransport;
+  /**
+   * What a timeout message suggests checking.
+   *
+   * @default {"is the server running and UDP reachable?"}
+   */
+  timeoutHint?: string;
 }
 
 /** A session that completed its handshake. */
@@ -368,7 +380,7 @@ export async function connectWebTransport(
   const started = performance.now();
   let session: WebTransport;
   try {
-    session = new WebTransport(
+    session = (options.createSession ?? _newWebTransport)(
       url,
       options.certHash
         ? {
@@ -397,9 +409,9 @@ export async function connectWebTransport(
         reject(
           new ConnectError(
             "timeout",
-            `no answer from ${where} within ${
-              formatSeconds(timeoutMs)
-            } (is the server running and UDP reachable?)`,
+            `no answer from ${where} within ${formatSeconds(timeoutMs)} (${
+              options.timeoutHint ?? "is the server running and UDP reachable?"
+            })`,
           ),
         ),
       timeoutMs,
@@ -462,6 +474,10 @@ async function settledWithin<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+function _newWebTransport(url: string, init: WebTransportOptions) {
+  return new WebTransport(url, init);
 }
 
 function classifyFailure(where: string, cause: unknown): ConnectError {
