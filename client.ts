@@ -75,6 +75,7 @@ async function ping(
   try {
     await runPings(session, {
       mode: config.mode,
+      echo: config.echo,
       count: config.count,
       intervalMs: config.intervalMs,
       size: config.size,

@@ -38,6 +38,8 @@ export interface ClientConfig extends LogFlags {
   certHash: Uint8Array<ArrayBuffer> | undefined;
   /** One JSON object per line instead of text. */
   json: boolean;
+  /** Ping a plain echo server: replies are the PINGs' own bytes. */
+  echo: boolean;
 }
 
 /** Defaults of the client's flags. */
@@ -64,6 +66,8 @@ Options:
   -m, --mode MODE      ${MODES.join("|")} (default: ${CLIENT_DEFAULTS.mode})
       --cert-hash HEX  accept the server certificate whose SHA-256 is HEX
                        (as the server prints it) instead of CA validation
+      --echo           ping a plain WebTransport echo server (the server's
+                       /echo path, or any other): match the echoed bytes
       --json           one JSON object per line on stdout
 ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
@@ -98,6 +102,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
         mode: { type: "string", short: "m" },
         "cert-hash": { type: "string" },
         json: { type: "boolean", default: false },
+        echo: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
@@ -118,6 +123,7 @@ export function parseClientArgs(args: string[]): ClientConfig {
     mode: CLIENT_DEFAULTS.mode,
     certHash: undefined,
     json: values.json,
+    echo: values.echo,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };

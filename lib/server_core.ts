@@ -10,6 +10,7 @@ import {
   renewalDelay,
 } from "./certificates.ts";
 import { CloseCode, DEFAULT_MAX_FRAME_SIZE } from "./codec.ts";
+import { ECHO_PATH, serveEcho } from "./echo.ts";
 import { logger } from "./log.ts";
 import { type ResponderStats, serveSession } from "./responder.ts";
 import {
@@ -39,7 +40,8 @@ export interface PingPongServerOptions {
    */
   port?: number;
   /**
-   * The only path served; sessions for others are closed with 404.
+   * The pingpong path. `/echo` is served too, as a plain echo service
+   * (lib/echo.ts); sessions for other paths are closed with 404.
    *
    * @default {"/pingpong"}
    */
@@ -192,7 +194,8 @@ export class PingPongServer {
       });
       return;
     }
-    if (url.pathname !== this.#path) {
+    const echo = url.pathname === ECHO_PATH && this.#path !== ECHO_PATH;
+    if (url.pathname !== this.#path && !echo) {
       log.info("refused {peer}: no such path {path}", {
         peer,
         path: url.pathname,
@@ -205,10 +208,11 @@ export class PingPongServer {
     }
     log.debug("session from {peer}", { peer });
     this.#sessions.add(session);
-    const done = serveSession(session, {
+    const served = echo ? serveEcho(session) : serveSession(session, {
       maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
       stats: this.#stats,
-    }).finally(() => {
+    });
+    const done = served.finally(() => {
       this.#sessions.delete(session);
       this.#done.delete(done);
       log.debug("session from {peer} closed", { peer });
