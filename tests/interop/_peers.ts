@@ -157,7 +157,6 @@ export async function ensureChromium(): Promise<string> {
     await mustRun("apt-get install chromium", "apt-get", [
       "install",
       "-y",
-      "--no-install-recommends",
       "chromium",
     ], { DEBIAN_FRONTEND: "noninteractive" });
   }
