@@ -95,6 +95,7 @@ async function ping(
       connectTimeoutMs: config.timeoutMs,
       transport: config.transport,
       mode: config.mode,
+      echo: config.echo,
       count: config.count,
       intervalMs: config.intervalMs,
       size: config.size,

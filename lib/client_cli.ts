@@ -61,6 +61,8 @@ export interface ClientConfig extends LogFlags {
   discovery?: DiscoveryConfig;
   /** Which transport carries the session; `auto` races HTTP/3 and HTTP/2. */
   transport: TransportChoice;
+  /** Ping a plain echo server: replies are the PINGs' own bytes. */
+  echo: boolean;
 }
 
 /** Defaults of the client's flags. */
@@ -98,6 +100,8 @@ Options:
 }: HTTP/3 (UDP), HTTP/2 (TCP), or
                        HTTP/3 with HTTP/2 raced beside it when QUIC does
                        not answer within 300 ms (default: ${CLIENT_DEFAULTS.transport})
+      --echo           ping a plain WebTransport echo server (the server's
+                       /echo path, or any other): match the echoed bytes
       --json           one JSON object per line on stdout
       --no-reconnect   end the run when the session is lost
       --max-retries N  reconnect attempts per outage, then exit 2
@@ -155,6 +159,7 @@ export function parseClientArgs(
         "retry-max-delay": { type: "string" },
         "dead-after": { type: "string" },
         transport: { type: "string", short: "t" },
+        echo: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
         ...LOG_FLAG_SPECS,
@@ -182,6 +187,7 @@ export function parseClientArgs(
     deadAfterMs: RECONNECT_DEFAULTS.deadAfterMs as number,
     token: undefined,
     transport: CLIENT_DEFAULTS.transport,
+    echo: values.echo,
   };
   if (values.help) return { ...base, action: "help" };
   if (values.version) return { ...base, action: "version" };

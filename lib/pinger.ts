@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
   encodeMessage,
+  ErrorCode,
   Flag,
   FrameDecoder,
   makePing,
@@ -127,6 +128,14 @@ export interface PingOptions extends PingEvents {
    */
   stats?: RttStats;
   /**
+   * Ping a plain WebTransport echo server (the server's `/echo`, or any
+   * other): the reply is the PING's own bytes echoed back, matched byte for
+   * byte, instead of a PONG.
+   *
+   * @default {false}
+   */
+  echo?: boolean;
+  /**
    * Monotonic clock in ms.
    *
    * @default {performance.now}
@@ -136,6 +145,8 @@ export interface PingOptions extends PingEvents {
 
 interface Pending {
   sentAt: number;
+  /** In echo mode, the message bytes the reply must repeat. */
+  expect?: Uint8Array;
   timer: ReturnType<typeof setTimeout>;
   settle: () => void;
 }
@@ -186,10 +197,19 @@ export async function runPings(
     entry.settle();
     if (pending.size === 0) drained();
   };
+  const echo = options.echo ?? false;
   const receive: Receive = (message, bytes) => {
-    if (message.type === MessageType.PONG) {
+    if (message.type === (echo ? MessageType.PING : MessageType.PONG)) {
       const entry = pending.get(message.seq);
       if (!entry) return; // late or duplicate: already counted as lost
+      if (entry.expect && !_sameBytes(encodeMessage(message), entry.expect)) {
+        // Left pending: a corrupted echo counts as lost when it times out.
+        options.onError?.(
+          ErrorCode.MALFORMED,
+          `echo of seq ${message.seq} differs from what was sent`,
+        );
+        return;
+      }
       clearTimeout(entry.timer);
       const rtt = now() - entry.sentAt;
       stats.received(rtt);
@@ -229,6 +249,10 @@ export async function runPings(
     },
   );
   const ping = makePing(0, 0, size);
+  // A pattern rather than zeros, so an echo that garbles bytes is caught.
+  if (echo) {
+    ping.padding.forEach((_, i) => ping.padding[i] = (i * 7 + 1) & 0xff);
+  }
   const firstSeq = options.firstSeq ?? 1;
   const started = now();
   try {
@@ -249,6 +273,7 @@ export async function runPings(
       const settled = new Promise<void>((resolve) => {
         const entry: Pending = {
           sentAt: now(),
+          expect: echo ? encodeMessage(ping) : undefined,
           settle: resolve,
           timer: setTimeout(() => {
             options.onTimeout?.(seq);
@@ -281,6 +306,10 @@ export async function runPings(
   }
   if (lost && !signal?.aborted) throw lost;
   return stats;
+}
+
+function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 /** Resolves true if `stop` settles before `ms` pass. */

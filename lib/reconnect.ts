@@ -151,10 +151,12 @@ export class ReconnectFailedError extends Error {
 }
 
 /** Options of {@linkcode pingWithReconnect}. */
-export interface ReconnectOptions
-  extends
-    PingEvents,
-    Pick<PingOptions, "mode" | "count" | "intervalMs" | "size" | "timeoutMs"> {
+export interface ReconnectOptions extends
+  PingEvents,
+  Pick<
+    PingOptions,
+    "mode" | "count" | "intervalMs" | "size" | "timeoutMs" | "echo"
+  > {
   /** Server URL. */
   url: string;
   /**
@@ -402,6 +404,7 @@ async function _runSession(
       intervalMs: options.intervalMs,
       size: options.size,
       timeoutMs: options.timeoutMs,
+      echo: options.echo,
       signal: local.signal,
       stats,
       onSend: (seq) => {

@@ -17,6 +17,7 @@ import {
   type Limits,
   SessionGuard,
 } from "./limits.ts";
+import { ECHO_PATH, serveEcho } from "./echo.ts";
 import { logger } from "./log.ts";
 import { type ResponderStats, serveSession } from "./responder.ts";
 import { formatHostPort, type IncomingSession } from "./transport.ts";
@@ -54,7 +55,8 @@ export interface PingPongServerOptions {
    */
   port?: number;
   /**
-   * The only path served; sessions for others are closed with 404.
+   * The pingpong path. `/echo` is served too, as a plain echo service
+   * (lib/echo.ts); sessions for other paths are closed with 404.
    *
    * @default {"/pingpong"}
    */
@@ -294,7 +296,9 @@ export class PingPongServer {
       });
       return;
     }
-    if (url.pathname !== this.#path) {
+    // The plain echo service of the interop tests (docs/protocol.md).
+    const echo = url.pathname === ECHO_PATH && this.#path !== ECHO_PATH;
+    if (url.pathname !== this.#path && !echo) {
       this.#count(CloseCode.NOT_FOUND);
       log.info("refused {peer}: no such path {path}", {
         peer,
@@ -313,16 +317,23 @@ export class PingPongServer {
     log.debug("session from {peer}", { peer });
     this.#sessions.add(session);
     this.#sessionsTotal++;
-    const guard = new SessionGuard(
-      this.#limits,
-      (refusal) => this.#refuse(session, peer, refusal),
-    );
-    const done = serveSession(session, {
-      maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
-      stats: this.#stats,
-      hooks: guard,
-    }).finally(() => {
-      guard.dispose();
+    let served: Promise<void>;
+    let guard: SessionGuard | undefined;
+    if (echo) {
+      served = serveEcho(session);
+    } else {
+      guard = new SessionGuard(
+        this.#limits,
+        (refusal) => this.#refuse(session, peer, refusal),
+      );
+      served = serveSession(session, {
+        maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+        stats: this.#stats,
+        hooks: guard,
+      });
+    }
+    const done = served.finally(() => {
+      guard?.dispose();
       this.#sessions.delete(session);
       this.#done.delete(done);
       log.debug("session from {peer} closed", { peer });
