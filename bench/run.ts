@@ -89,10 +89,14 @@ async function startProduct(): Promise<Server> {
   return { proc, url, port: Number(new URL(url).port), certHash: hash };
 }
 
-async function startEcho(kind: "udp" | "ws" | "wt"): Promise<Server> {
+async function startEcho(
+  kind: "udp" | "ws" | "wt",
+  stdin = false,
+): Promise<Server> {
   const proc = spawnLines(
     `bench/servers/${kind}_echo.ts`,
     kind === "wt" ? [`${tmp}/cert.pem`, `${tmp}/key.pem`] : [],
+    { stdin },
   );
   const port = Number((await proc.waitFor(/^listening /)).line.split(" ")[1]);
   return {
@@ -434,7 +438,18 @@ interface ScaleRow {
   rssBeforeBytes: number;
   rssAfterBytes: number;
   bytesPerSession: number;
+  /** JS heap (used + external) per session after a full GC; bare echo only. */
+  heapBytesPerSession: number;
   note: string;
+}
+
+/** JS heap used + external of the bare echo, after a full GC in it. */
+async function heapOf(server: Server): Promise<number> {
+  const from = server.proc.lines.length;
+  await server.proc.send("memory");
+  const { line } = await server.proc.waitFor(/^memory /, 30_000, from);
+  const usage = JSON.parse(line.slice("memory ".length));
+  return usage.heapUsed + usage.external;
 }
 
 async function benchScale(): Promise<ScaleRow[]> {
@@ -443,10 +458,11 @@ async function benchScale(): Promise<ScaleRow[]> {
     // A fresh server, so its memory before holds nothing from other figures.
     const server = which === "product"
       ? await startProduct()
-      : await startEcho("wt");
+      : await startEcho("wt", true);
     const clients: LineProcess[] = [];
     try {
       await new Promise((resolve) => setTimeout(resolve, 500));
+      const heapBefore = which === "bare" ? await heapOf(server) : NaN;
       const rssBefore = rssBytes(server.proc.pid);
       const started = performance.now();
       const each = Math.ceil(config.scaleMax / config.scaleProcesses);
@@ -474,6 +490,7 @@ async function benchScale(): Promise<ScaleRow[]> {
       // Let the handshakes' transient allocations settle, then sample.
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const rssAfter = rssBytes(server.proc.pid);
+      const heapAfter = which === "bare" ? await heapOf(server) : NaN;
       // Ask again: sessions the server dropped while idle show up here.
       const from = clients.map((c) => c.lines.length);
       await Promise.all(clients.map((c) => c.send("count")));
@@ -493,6 +510,7 @@ async function benchScale(): Promise<ScaleRow[]> {
         rssBeforeBytes: rssBefore,
         rssAfterBytes: rssAfter,
         bytesPerSession: count > 0 ? (rssAfter - rssBefore) / count : NaN,
+        heapBytesPerSession: count > 0 ? (heapAfter - heapBefore) / count : NaN,
         note:
           `${config.scaleProcesses} client processes, 16 handshakes at a time each, ` +
           `bounded at ${config.scaleBudgetMs / 1000} s`,
@@ -754,7 +772,8 @@ export function renderMarkdown(results: BenchResults): string {
         "open time s",
         "RSS before MB",
         "RSS after MB",
-        "bytes/session",
+        "RSS bytes/session",
+        "JS heap bytes/session",
       ],
       results.scale.map((r) => [
         r.server === "product"
@@ -768,6 +787,7 @@ export function renderMarkdown(results: BenchResults): string {
         fmt(r.rssBeforeBytes / 2 ** 20),
         fmt(r.rssAfterBytes / 2 ** 20),
         fmt(r.bytesPerSession),
+        fmt(r.heapBytesPerSession),
       ]),
     ));
     out.push("");

@@ -3,7 +3,9 @@
  * Every bidirectional stream's bytes and every datagram go straight back.
  *
  * Usage: `wt_echo.ts CERT.pem KEY.pem`; prints `listening PORT`, then serves
- * until killed.
+ * until killed. Each line on stdin makes it print `memory {...}`: its
+ * Deno.memoryUsage() after a full GC, so the bench can tell the JS heap's
+ * share of a session's memory from the runtime's native share.
  *
  * @module
  */
@@ -16,6 +18,19 @@ const listener = endpoint.listen({
   maxIdleTimeout: 30_000,
 });
 console.log(`listening ${endpoint.addr.port}`);
+
+async function reportMemory() {
+  const { default: v8 } = await import("node:v8");
+  const { default: vm } = await import("node:vm");
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+  for await (const _chunk of lines) {
+    gc();
+    console.log(`memory ${JSON.stringify(Deno.memoryUsage())}`);
+  }
+}
+reportMemory();
 
 async function echoStream(stream: WebTransportBidirectionalStream) {
   const reader = stream.readable.getReader();
