@@ -134,7 +134,8 @@ export interface PingOptions extends PingEvents {
 
 interface Pending {
   sentAt: number;
-  timer: ReturnType<typeof setTimeout>;
+  /** performance.now() after which the ping counts as lost. */
+  deadline: number;
   settle: () => void;
 }
 
@@ -184,11 +185,26 @@ export async function runPings(
     entry.settle();
     if (pending.size === 0) drained();
   };
+  // One timer for all pings in flight, armed for the oldest one's deadline
+  // (a timer per ping showed in the client's CPU profile). Map order is send
+  // order, so it is deadline order too.
+  let lossTimer: ReturnType<typeof setTimeout> | undefined;
+  const expire = () => {
+    lossTimer = undefined;
+    const t = performance.now();
+    for (const [seq, entry] of pending) {
+      if (entry.deadline > t) {
+        lossTimer = setTimeout(expire, entry.deadline - t);
+        return;
+      }
+      options.onTimeout?.(seq);
+      settle(seq, entry);
+    }
+  };
   const receive: Receive = (message, bytes) => {
     if (message.type === MessageType.PONG) {
       const entry = pending.get(message.seq);
       if (!entry) return; // late or duplicate: already counted as lost
-      clearTimeout(entry.timer);
       const rtt = now() - entry.sentAt;
       stats.received(rtt);
       options.onReply?.(message.seq, rtt, bytes);
@@ -218,6 +234,11 @@ export async function runPings(
     signal?.addEventListener("abort", () => resolve(), { once: true });
   });
   const stop = Promise.race([aborted, sessionLost]);
+  // Whatever the loop awaits registers its resolve here, so stopping wakes
+  // it: one reaction on `stop` per run, not a Promise.race per ping or sleep
+  // (those add a reaction to `stop` each time, which a long run accumulates).
+  let wake: () => void = () => {};
+  stop.then(() => wake());
 
   const channel = await openChannel(mode, session, receive, size).catch(
     (cause) => {
@@ -234,7 +255,15 @@ export async function runPings(
       if (signal?.aborted || lost) break;
       if (i > 0 && intervalMs > 0) {
         const wait = started + i * intervalMs - now();
-        if (wait > 0 && await sleepUntilStop(wait, stop)) break;
+        if (wait > 0) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            timer = setTimeout(resolve, wait);
+          });
+          clearTimeout(timer);
+          if (signal?.aborted || lost) break;
+        }
       }
       const seq = firstSeq + i;
       ping.seq = seq;
@@ -245,16 +274,14 @@ export async function runPings(
         ? encodeMessage(ping)
         : encodeFrame(ping);
       const settled = new Promise<void>((resolve) => {
-        const entry: Pending = {
+        pending.set(seq, {
           sentAt: now(),
+          deadline: performance.now() + timeoutMs,
           settle: resolve,
-          timer: setTimeout(() => {
-            options.onTimeout?.(seq);
-            settle(seq, entry);
-          }, timeoutMs),
-        };
-        pending.set(seq, entry);
+        });
+        wake = resolve;
       });
+      lossTimer ??= setTimeout(expire, timeoutMs);
       stats.sent();
       channel.send(seq, bytes).catch((error) => {
         log.debug("send of seq {seq} failed: {error}", {
@@ -262,38 +289,22 @@ export async function runPings(
           error: String(error),
         });
       });
-      if (intervalMs === 0) await Promise.race([settled, stop]);
+      if (intervalMs === 0) await settled;
     }
     // Like ping(8): wait for the last replies, each bounded by its timeout.
     if (!signal?.aborted && !lost && pending.size > 0) {
-      await Promise.race([
-        new Promise<void>((resolve) => drained = resolve),
-        stop,
-      ]);
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        wake = resolve;
+      });
     }
   } finally {
-    for (const entry of pending.values()) clearTimeout(entry.timer);
+    clearTimeout(lossTimer);
     pending.clear();
     await channel.close().catch(() => {});
   }
   if (lost && !signal?.aborted) throw lost;
   return stats;
-}
-
-/** Resolves true if `stop` settles before `ms` pass. */
-async function sleepUntilStop(
-  ms: number,
-  stop: Promise<void>,
-): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const slept = new Promise<boolean>((resolve) =>
-    timer = setTimeout(() => resolve(false), ms)
-  );
-  try {
-    return await Promise.race([slept, stop.then(() => true)]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function errorText(error: unknown): string {
