@@ -433,6 +433,8 @@ function openDatagramChannel(
       await reader.cancel().catch(() => {});
       writer.releaseLock();
       await reading;
+      // A cancelled reader still locks the readable; free it for a later run.
+      reader.releaseLock();
     },
   };
 }
