@@ -9,7 +9,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseCertHash } from "../lib/certificates.ts";
+import { parseCertHash } from "../lib/cert_hash.ts";
 import { encodeFrame, makePing } from "../lib/codec.ts";
 import { type Mode, runPings } from "../lib/pinger.ts";
 import { connectWebTransport } from "../lib/transport.ts";

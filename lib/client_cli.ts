@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseCertHash } from "./certificates.ts";
+import { parseCertHash } from "./cert_hash.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
 import {
   LOG_FLAG_HELP,
