@@ -209,28 +209,9 @@ export function renewalDelay(
   return Math.max(0, end - margin - now.getTime());
 }
 
-/**
- * Parses a pinned hash: 64 hex digits, optionally separated by colons.
- *
- * @throws {RangeError} when it is not a SHA-256 hash.
- * @example
- * ```ts
- * import { parseCertHash } from "./certificates.ts";
- * console.log(parseCertHash("AB".repeat(32)).length); // 32
- * ```
- */
-export function parseCertHash(text: string): Uint8Array<ArrayBuffer> {
-  const hex = text.replaceAll(":", "").toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(hex)) {
-    throw new RangeError(
-      "a certificate hash is 64 hex digits (SHA-256), optionally colon-separated",
-    );
-  }
-  return Uint8Array.from(
-    hex.match(/../g)!,
-    (pair) => parseInt(pair, 16),
-  );
-}
+// Lives in its own module so the client can parse --cert-hash without
+// loading @peculiar/x509 (about 50 ms of start-up); re-exported here.
+export { parseCertHash } from "./cert_hash.ts";
 
 /**
  * SHA-256 of `bytes` as lowercase hex.

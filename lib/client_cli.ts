@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolveToken, TOKEN_ENV } from "./auth.ts";
-import { parseCertHash } from "./certificates.ts";
+import { parseCertHash } from "./cert_hash.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
 import {
   LOG_FLAG_HELP,

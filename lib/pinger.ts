@@ -147,7 +147,8 @@ interface Pending {
   sentAt: number;
   /** In echo mode, the message bytes the reply must repeat. */
   expect?: Uint8Array;
-  timer: ReturnType<typeof setTimeout>;
+  /** performance.now() after which the ping counts as lost. */
+  deadline: number;
   settle: () => void;
 }
 
@@ -198,6 +199,22 @@ export async function runPings(
     if (pending.size === 0) drained();
   };
   const echo = options.echo ?? false;
+  // One timer for all pings in flight, armed for the oldest one's deadline
+  // (a timer per ping showed in the client's CPU profile). Map order is send
+  // order, so it is deadline order too.
+  let lossTimer: ReturnType<typeof setTimeout> | undefined;
+  const expire = () => {
+    lossTimer = undefined;
+    const t = performance.now();
+    for (const [seq, entry] of pending) {
+      if (entry.deadline > t) {
+        lossTimer = setTimeout(expire, entry.deadline - t);
+        return;
+      }
+      options.onTimeout?.(seq);
+      settle(seq, entry);
+    }
+  };
   const receive: Receive = (message, bytes) => {
     if (message.type === (echo ? MessageType.PING : MessageType.PONG)) {
       const entry = pending.get(message.seq);
@@ -210,7 +227,6 @@ export async function runPings(
         );
         return;
       }
-      clearTimeout(entry.timer);
       const rtt = now() - entry.sentAt;
       stats.received(rtt);
       options.onReply?.(message.seq, rtt, bytes);
@@ -240,6 +256,11 @@ export async function runPings(
     signal?.addEventListener("abort", () => resolve(), { once: true });
   });
   const stop = Promise.race([aborted, sessionLost]);
+  // Whatever the loop awaits registers its resolve here, so stopping wakes
+  // it: one reaction on `stop` per run, not a Promise.race per ping or sleep
+  // (those add a reaction to `stop` each time, which a long run accumulates).
+  let wake: () => void = () => {};
+  stop.then(() => wake());
 
   const channel = await openChannel(mode, session, receive, size).catch(
     (cause) => {
@@ -260,7 +281,15 @@ export async function runPings(
       if (signal?.aborted || lost) break;
       if (i > 0 && intervalMs > 0) {
         const wait = started + i * intervalMs - now();
-        if (wait > 0 && await sleepUntilStop(wait, stop)) break;
+        if (wait > 0) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            timer = setTimeout(resolve, wait);
+          });
+          clearTimeout(timer);
+          if (signal?.aborted || lost) break;
+        }
       }
       const seq = firstSeq + i;
       ping.seq = seq;
@@ -271,17 +300,15 @@ export async function runPings(
         ? encodeMessage(ping)
         : encodeFrame(ping);
       const settled = new Promise<void>((resolve) => {
-        const entry: Pending = {
+        pending.set(seq, {
           sentAt: now(),
           expect: echo ? encodeMessage(ping) : undefined,
+          deadline: performance.now() + timeoutMs,
           settle: resolve,
-          timer: setTimeout(() => {
-            options.onTimeout?.(seq);
-            settle(seq, entry);
-          }, timeoutMs),
-        };
-        pending.set(seq, entry);
+        });
+        wake = resolve;
       });
+      lossTimer ??= setTimeout(expire, timeoutMs);
       stats.sent();
       options.onSend?.(seq);
       channel.send(seq, bytes).catch((error) => {
@@ -290,17 +317,17 @@ export async function runPings(
           error: String(error),
         });
       });
-      if (intervalMs === 0) await Promise.race([settled, stop]);
+      if (intervalMs === 0) await settled;
     }
     // Like ping(8): wait for the last replies, each bounded by its timeout.
     if (!signal?.aborted && !lost && pending.size > 0) {
-      await Promise.race([
-        new Promise<void>((resolve) => drained = resolve),
-        stop,
-      ]);
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        wake = resolve;
+      });
     }
   } finally {
-    for (const entry of pending.values()) clearTimeout(entry.timer);
+    clearTimeout(lossTimer);
     pending.clear();
     await channel.close().catch(() => {});
   }
@@ -310,22 +337,6 @@ export async function runPings(
 
 function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-/** Resolves true if `stop` settles before `ms` pass. */
-async function sleepUntilStop(
-  ms: number,
-  stop: Promise<void>,
-): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const slept = new Promise<boolean>((resolve) =>
-    timer = setTimeout(() => resolve(false), ms)
-  );
-  try {
-    return await Promise.race([slept, stop.then(() => true)]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function errorText(error: unknown): string {
@@ -454,6 +465,8 @@ function openDatagramChannel(
       await reader.cancel().catch(() => {});
       writer.releaseLock();
       await reading;
+      // A cancelled reader still locks the readable; free it for a later run.
+      reader.releaseLock();
     },
   };
 }

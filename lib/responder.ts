@@ -22,6 +22,7 @@ import {
   pongFor,
 } from "./codec.ts";
 import { logger } from "./log.ts";
+import { datagramPongInPlace, framePongInPlace } from "./pong_in_place.ts";
 
 const log = logger("responder");
 
@@ -137,6 +138,19 @@ export async function answerStream(
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      if (decoder.buffered === 0) {
+        // The usual chunk is one whole PING: answer it without decoding.
+        const flags = framePongInPlace(value, maxFrameSize);
+        if (flags >= 0) {
+          writer.write(value).catch(ignore);
+          stats.pongs++;
+          if (flags & Flag.FINAL) {
+            await reader.cancel("final").catch(ignore);
+            return await closeWriter(writer);
+          }
+          continue;
+        }
+      }
       let messages: Message[];
       try {
         messages = decoder.push(value);
@@ -194,6 +208,9 @@ export async function answerStream(
   }
 }
 
+/** Shared no-op rejection handler, so a write allocates no closure. */
+function ignore(): void {}
+
 async function closeWriter(
   writer: WritableStreamDefaultWriter<Uint8Array>,
 ): Promise<void> {
@@ -212,6 +229,11 @@ async function answerDatagrams(
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      if (datagramPongInPlace(value, maxFrameSize) >= 0) {
+        writer.write(value).catch(ignore);
+        stats.pongs++;
+        continue;
+      }
       let reply: Uint8Array;
       try {
         const message = decodeMessage(value, maxFrameSize);
