@@ -14,12 +14,15 @@ readonly TARGETS=(
 )
 
 # The least each binary needs, baked in at compile time. The server reads
-# --cert/--key files the operator names, so its reads cannot be narrowed to
-# fixed paths; the client reads nothing. Neither writes, runs programs, or
-# reads the environment. --no-prompt: a missing permission fails, never asks.
+# --cert/--key files and writes --state-dir, both named by the operator, so
+# its file access cannot be narrowed to fixed paths; the client touches no
+# files. Both list network interfaces (mDNS). Neither runs programs.
+# --no-prompt: a missing permission fails, never asks.
 readonly COMMON_FLAGS=(--unstable-net --no-prompt)
-readonly SERVER_PERMISSIONS=(--allow-net --allow-read --allow-write --allow-env=PINGPONG_TOKEN --allow-sys=networkInterfaces,hostname)
-readonly CLIENT_PERMISSIONS=(--allow-net --allow-env=PINGPONG_TOKEN,PINGPONG_CERT_HASH --allow-sys=networkInterfaces)
+# --allow-env whole: the HTTP/2 transport's npm dependency `debug` lists the
+# environment when it loads (Object.keys(process.env)); nothing else reads it.
+readonly SERVER_PERMISSIONS=(--allow-net --allow-read --allow-write --allow-env --allow-sys=networkInterfaces,hostname)
+readonly CLIENT_PERMISSIONS=(--allow-net --allow-env --allow-sys=networkInterfaces)
 
 usage() {
   cat <<EOF

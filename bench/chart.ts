@@ -4,7 +4,10 @@
  *
  * @module
  */
-import { Resvg } from "@resvg/resvg-js";
+// Imported by specifier, not through deno.json: a bench-only native package
+// must not enter what `deno compile` caches for the binaries' targets.
+// deno-lint-ignore no-import-prefix
+import { Resvg } from "npm:@resvg/resvg-js@^2.6.2";
 
 /** The parts of the results the chart draws (see bench/run.ts). */
 export interface ChartInput {

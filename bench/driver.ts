@@ -284,6 +284,7 @@ async function throughput(): Promise<void> {
       // Session closed at the end.
     }
   });
+  // Warm-up and measurement windows of a throughput run: timed by design.
   await new Promise((resolve) => setTimeout(resolve, warmupMs));
   emit("start");
   counting = true;

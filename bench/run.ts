@@ -474,6 +474,7 @@ async function benchScale(): Promise<ScaleRow[]> {
       : await startEcho("wt", true);
     const clients: LineProcess[] = [];
     try {
+      // A quiet moment before the baseline memory sample (a measurement, not readiness).
       await new Promise((resolve) => setTimeout(resolve, 500));
       const heapBefore = which === "bare" ? await heapOf(server) : NaN;
       const rssBefore = rssBytes(server.proc.pid);

@@ -28,6 +28,20 @@ import {
 
 const log = logger("reconnect");
 
+/**
+ * Close codes that say the server refuses this client as it is (path, token,
+ * origin, message size, rate, capacity): reconnecting would be refused again,
+ * so they end the run. Going-away, idle timeout and a lost path reconnect.
+ */
+const REFUSALS: ReadonlySet<number> = new Set([
+  CloseCode.NOT_FOUND,
+  CloseCode.UNAUTHORIZED,
+  CloseCode.FORBIDDEN,
+  CloseCode.TOO_LARGE,
+  CloseCode.RATE_LIMITED,
+  CloseCode.BUSY,
+]);
+
 /** Defaults of {@linkcode ReconnectPolicy}, and why in docs/recovery.md. */
 export const RECONNECT_DEFAULTS = {
   maxRetries: 10,
@@ -421,7 +435,9 @@ async function _runSession(
     });
   } catch (error) {
     if (!(error instanceof SessionClosedError)) throw error;
-    if (error.closeCode === CloseCode.NOT_FOUND) throw error;
+    if (error.closeCode !== undefined && REFUSALS.has(error.closeCode)) {
+      throw error;
+    }
     return {
       kind: "lost",
       reason: error.message,

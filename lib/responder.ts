@@ -142,6 +142,7 @@ export async function answerStream(
         // The usual chunk is one whole PING: answer it without decoding.
         const flags = framePongInPlace(value, maxFrameSize);
         if (flags >= 0) {
+          if (hooks.ping?.() === false) return;
           writer.write(value).catch(ignore);
           stats.pongs++;
           if (flags & Flag.FINAL) {
@@ -230,6 +231,7 @@ async function answerDatagrams(
       const { value, done } = await reader.read();
       if (done) break;
       if (datagramPongInPlace(value, maxFrameSize) >= 0) {
+        if (hooks.ping?.() === false) break;
         writer.write(value).catch(ignore);
         stats.pongs++;
         continue;

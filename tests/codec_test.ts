@@ -32,39 +32,35 @@ function decodeError(fn: () => unknown): DecodeError {
   assert.fail("expected a DecodeError");
 }
 
-Deno.test("encodeMessage() lays out a PING as docs/protocol.md shows", () => {
-  const ping = makePing(3, 1700000000000.5, 24);
+Deno.test("encodeFrame() lays out a PING byte by byte as docs/protocol.md shows", () => {
+  const ping = makePing(3, 1764000000000.25, 24);
   ping.padding.fill(0xaa);
-  ping.flags = Flag.FINAL;
-  assert.deepEqual(
-    Array.from(encodeMessage(ping)),
-    [
-      PROTOCOL_VERSION,
-      MessageType.PING,
-      0x01, // flags: FINAL
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      3, // seq u64
-      0x42,
-      0x78,
-      0xbc,
-      0xfe,
-      0x56,
-      0x80,
-      0x08,
-      0x00, // f64 1700000000000.5
-      0xaa,
-      0xaa,
-      0xaa,
-      0xaa,
-      0xaa, // padding
-    ],
+  const hex = Array.from(
+    encodeFrame(ping),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join(" ");
+  assert.equal(
+    hex,
+    "18 01 01 00 00 00 00 00 00 00 00 03 42 79 ab 69 7e 80 04 00 aa aa aa aa aa",
   );
+  ping.flags = Flag.FINAL;
+  assert.equal(encodeMessage(ping)[2], 0x01);
+  const error = encodeMessage({
+    type: MessageType.ERROR,
+    code: 400,
+    reason: "bad",
+  });
+  assert.deepEqual(Array.from(error), [
+    0x01,
+    0x03,
+    0x00,
+    0x01,
+    0x90,
+    0x62,
+    0x61,
+    0x64,
+  ]);
 });
 
 Deno.test("decodeMessage() round-trips PING, PONG and ERROR", () => {

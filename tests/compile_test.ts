@@ -143,14 +143,14 @@ Deno.test("compile.sh compiles both entry points for five targets with least per
       permissions,
       entry === "server"
         ? [
-          "--allow-env=PINGPONG_TOKEN",
+          "--allow-env",
           "--allow-net",
           "--allow-read",
           "--allow-sys=networkInterfaces,hostname",
           "--allow-write",
         ]
         : [
-          "--allow-env=PINGPONG_TOKEN,PINGPONG_CERT_HASH",
+          "--allow-env",
           "--allow-net",
           "--allow-sys=networkInterfaces",
         ],

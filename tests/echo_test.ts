@@ -26,6 +26,7 @@ async function connectedPair(serve: (session: WebTransport) => Promise<void>) {
     session,
     async [Symbol.asyncDispose]() {
       session.close();
+      // Bounded clean-up: the server's handlers end soon after the close.
       await Promise.race([
         Promise.allSettled(served),
         new Promise((resolve) => setTimeout(resolve, 1000)),

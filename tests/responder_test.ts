@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  CloseCode,
   decodeMessage,
   encodeFrame,
   encodeMessage,
@@ -75,21 +76,20 @@ Deno.test("serveSession() answers a malformed frame with ERROR and keeps the ses
   assert.equal(server.sessionCount, 1);
 });
 
-Deno.test("serveSession() refuses a frame length above the maximum with TOO_LARGE", async () => {
+Deno.test("a frame length above the maximum cuts the session off with 413", async () => {
   await using server = await startInProcessServer({ maxFrameSize: 100 });
   using session = await openSession(server);
   const stream = await session.createBidirectionalStream();
   const writer = stream.writable.getWriter();
   await writer.write(encodeFrame(makePing(1, 0, 200)));
-  const [reply] = await readMessages(
-    stream.readable.getReader(),
-    (c) => new FrameDecoder().push(c),
-    1,
+  // Over a limit is cut off and told why (docs/security.md), not just refused.
+  const info = await session.closed;
+  assert.equal(info.closeCode, CloseCode.TOO_LARGE);
+  assert.match(
+    info.reason ?? "",
+    /frame length 200 is over the maximum of 100/,
   );
-  assert.equal(
-    reply.type === MessageType.ERROR && reply.code,
-    ErrorCode.TOO_LARGE,
-  );
+  assert.equal(server.stats.malformed, 1);
 });
 
 Deno.test("serveSession() refuses a PONG sent to the server with UNEXPECTED", async () => {

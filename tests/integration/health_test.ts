@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { pollUntil } from "../support/poll.ts";
 import { TextLineStream } from "../../lib/text_lines.ts";
 import {
   rootPath,
@@ -20,18 +21,12 @@ async function status(url: string): Promise<number> {
   return response.status;
 }
 
-/** Scrapes until `done` holds: at most 100 scrapes and 10 s. */
-async function scrapeUntil(
+/** Scrapes until `done` holds: at most 100 scrapes, 50 ms apart. */
+function scrapeUntil(
   baseUrl: string,
   done: (scrape: Scrape) => boolean,
 ): Promise<Scrape> {
-  const deadline = Date.now() + 10_000;
-  let scrape = await scrapeMetrics(baseUrl);
-  for (let i = 0; i < 100 && !done(scrape) && Date.now() < deadline; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    scrape = await scrapeMetrics(baseUrl);
-  }
-  return scrape;
+  return pollUntil(() => scrapeMetrics(baseUrl), done);
 }
 
 Deno.test("server.ts --health-port reports sessions and pongs while clients ping", async (t) => {

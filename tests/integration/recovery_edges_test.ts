@@ -105,7 +105,7 @@ Deno.test("--max-retries bounds an outage: exit 2 with one line once the attempt
     assert.equal(code, 2, client.stderr.join("\n"));
     assert.match(
       client.stderr.at(-1)!,
-      /^pingpong-client: lost 127\.0\.0\.1:\d+ \(no pong for 3 s\); gave up after 2 attempts in [\d.]+ s: no answer from/,
+      /^pingpong-client: lost 127\.0\.0\.1:\d+ \(no pong for 3 s\); gave up after 2 attempts in [\d.]+ s: (HTTP\/3: )?no answer from/,
     );
     assert.ok(elapsedMs < 30_000);
   } finally {

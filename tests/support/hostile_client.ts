@@ -69,6 +69,7 @@ function randomBytes(random: () => number, length: number): Uint8Array {
   return Uint8Array.from({ length }, () => Math.floor(random() * 256));
 }
 
+/** Paces an attack (slowloris bytes, datagram bursts); never a readiness wait. */
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

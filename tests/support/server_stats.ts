@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { pollUntil } from "./poll.ts";
 import type { ServerProcess } from "./processes.ts";
 
 /** A parsed `stats` line: counters, and refusals by close code. */
@@ -39,11 +40,12 @@ export async function waitForSessions(
   stats: () => Promise<Stats>,
   want: number,
 ): Promise<Stats> {
-  let last: Stats | undefined;
-  for (let i = 0; i < 50; i++) {
-    last = await stats();
-    if (last.sessions === want) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  const last = await pollUntil(stats, (s) => s.sessions === want, {
+    attempts: 50,
+    intervalMs: 100,
+  });
+  if (last.sessions !== want) {
+    throw new Error(`sessions never reached ${want}: ${JSON.stringify(last)}`);
   }
-  throw new Error(`sessions never reached ${want}: ${JSON.stringify(last)}`);
+  return last;
 }
