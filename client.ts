@@ -71,9 +71,11 @@ async function ping(
   signal: AbortSignal,
 ): Promise<number> {
   const reporter = new Reporter(config.json, (line) => console.log(line));
+  let others: { url: string; certHash?: Uint8Array<ArrayBuffer> }[] = [];
   if (config.discovery) {
     // --discover / --server: find a server that answers, then ping it as if
-    // its URL and hash had been given (the reconnect loop opens its own session).
+    // its URL and hash had been given (the reconnect loop opens its own
+    // session), keeping the other servers found to fail over to.
     const found = await discoverAndConnect(
       config.discovery,
       discoverRun(config, signal),
@@ -84,6 +86,10 @@ async function ping(
       url: found.url,
       certHash: found.certHash ?? config.certHash,
     };
+    others = found.others.map((target) => ({
+      url: withToken(target.url, config.token),
+      certHash: target.certHash ?? config.certHash,
+    }));
   }
   // The token stays out of everything printed, even if typed into the URL.
   const shownUrl = redactToken(config.url);
@@ -93,6 +99,7 @@ async function ping(
       url: withToken(config.url, config.token),
       certHash: config.certHash,
       connectTimeoutMs: config.timeoutMs,
+      servers: others,
       transport: config.transport,
       mode: config.mode,
       echo: config.echo,

@@ -280,6 +280,8 @@ export async function discoverAndConnect(
     url: string;
     certHash: Uint8Array<ArrayBuffer> | undefined;
     connected: ConnectedSession;
+    /** The other servers found, to fail over to, in the order to try. */
+    others: Target[];
   }
 > {
   try {
@@ -299,7 +301,10 @@ export async function discoverAndConnect(
         })
         : `discovered ${target.label} at ${where} (${config.source})`,
     );
-    return { url: target.url, certHash: target.certHash, connected };
+    // Fail over to the servers after the chosen one first, then wrap round.
+    const at = targets.indexOf(target);
+    const others = [...targets.slice(at + 1), ...targets.slice(0, at)];
+    return { url: target.url, certHash: target.certHash, connected, others };
   } catch (error) {
     if (
       error instanceof DiscoveryError || error instanceof ConnectError ||

@@ -150,6 +150,8 @@ export interface ReconnectInfo {
   missed: number;
   /** Why the old session was given up. */
   reason: string;
+  /** `host:port` of the server the new session is with. */
+  server: string;
 }
 
 /** Thrown when every reconnect attempt of an outage failed. */
@@ -179,6 +181,14 @@ export interface ReconnectOptions extends
    * @default {undefined}
    */
   certHash?: Uint8Array<ArrayBuffer>;
+  /**
+   * Other replicas of the same service (from `--server` or DNS SRV): after a
+   * loss, attempts go round them, starting with the next one, so a client
+   * leaves a dead replica at once.
+   *
+   * @default {[]}
+   */
+  servers?: readonly { url: string; certHash?: Uint8Array<ArrayBuffer> }[];
   /**
    * Deadline of one connection attempt, ms.
    *
@@ -274,10 +284,15 @@ export async function pingWithReconnect(
   const intervalMs = options.intervalMs ?? 1000;
   const signal = options.signal;
   const stats = new RttStats();
+  const servers = [
+    { url: options.url, certHash: options.certHash },
+    ...(options.servers ?? []),
+  ];
+  let current = 0;
   const connect = () =>
-    connectTransport(options.url, {
+    connectTransport(servers[current].url, {
       transport: options.transport,
-      certHash: options.certHash,
+      certHash: servers[current].certHash,
       timeoutMs: options.connectTimeoutMs,
       signal,
     });
@@ -303,6 +318,7 @@ export async function pingWithReconnect(
     try {
       next = await retry(() => {
         attempts++;
+        current = (current + 1) % servers.length;
         return connect();
       }, {
         maxAttempts: Math.max(1, policy.maxRetries),
@@ -333,7 +349,7 @@ export async function pingWithReconnect(
       if (error instanceof RetryExhaustedError) {
         throw new ReconnectFailedError(
           `lost ${
-            new URL(options.url).host
+            new URL(servers[current].url).host
           } (${outcome.reason}); ${error.message}`,
           { cause: error },
         );
@@ -355,6 +371,7 @@ export async function pingWithReconnect(
       attempts,
       missed,
       reason: outcome.reason,
+      server: new URL(servers[current].url).host,
     });
     if (stats.transmitted >= count) {
       await closeSession(session);

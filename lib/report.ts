@@ -28,6 +28,7 @@ export type ReportEvent =
     attempts: number;
     missed: number;
     reason: string;
+    server: string;
   }
   | {
     type: "summary";
@@ -95,7 +96,9 @@ export function formatText(event: ReportEvent): string[] {
       return [
         `reconnected after ${
           (event.downMs / 1000).toFixed(1)
-        } s, ${event.attempts} attempt${event.attempts === 1 ? "" : "s"}${
+        } s, ${event.attempts} attempt${
+          event.attempts === 1 ? "" : "s"
+        } to ${event.server}${
           event.missed > 0 ? `; ${event.missed} pings missed, counted lost` : ""
         }`,
       ];
@@ -169,6 +172,7 @@ export function formatJson(event: ReportEvent): string {
         attempts: event.attempts,
         missed: event.missed,
         reason: event.reason,
+        server: event.server,
       });
     case "summary": {
       const { summary } = event;

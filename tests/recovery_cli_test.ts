@@ -62,9 +62,10 @@ Deno.test("formatText() and formatJson() report a reconnect as the user reads it
     attempts: 3,
     missed: 21,
     reason: "no pong for 3 s",
+    server: "10.0.0.2:4433",
   };
   assert.deepEqual(formatText(event), [
-    "reconnected after 2.1 s, 3 attempts; 21 pings missed, counted lost",
+    "reconnected after 2.1 s, 3 attempts to 10.0.0.2:4433; 21 pings missed, counted lost",
   ]);
   assert.deepEqual(JSON.parse(formatJson(event)), {
     type: "reconnect",
@@ -72,6 +73,7 @@ Deno.test("formatText() and formatJson() report a reconnect as the user reads it
     attempts: 3,
     missed: 21,
     reason: "no pong for 3 s",
+    server: "10.0.0.2:4433",
   });
   assert.deepEqual(
     formatText({ type: "disconnect", reason: "no pong for 3 s" }),
