@@ -4,10 +4,19 @@
  *
  * @module
  */
-// Imported by specifier, not through deno.json: a bench-only native package
-// must not enter what `deno compile` caches for the binaries' targets.
-// deno-lint-ignore no-import-prefix
-import { Resvg } from "npm:@resvg/resvg-js@^2.6.2";
+// Loaded at run time by a computed specifier, so that this bench-only native
+// package stays out of deno.lock: `deno compile` caches every locked npm
+// package for each target, and resvg's per-platform builds would fail there.
+const RESVG = ["npm:@resvg/resvg-js", "2.6.2"].join("@");
+type ResvgModule = {
+  Resvg: new (
+    svg: string,
+    options?: Record<string, unknown>,
+  ) => { render(): { asPng(): Uint8Array } };
+};
+async function loadResvg(): Promise<ResvgModule["Resvg"]> {
+  return ((await import(RESVG)) as ResvgModule).Resvg;
+}
 
 /** The parts of the results the chart draws (see bench/run.ts). */
 export interface ChartInput {
@@ -255,10 +264,11 @@ ${panels.join("\n")}
  * @example
  * ```ts ignore
  * import { renderChart, svgToPng } from "./chart.ts";
- * Deno.writeFileSync("chart.png", svgToPng(renderChart({ meta: {} })));
+ * Deno.writeFileSync("chart.png", await svgToPng(renderChart({ meta: {} })));
  * ```
  */
-export function svgToPng(svg: string): Uint8Array {
+export async function svgToPng(svg: string): Promise<Uint8Array> {
+  const Resvg = await loadResvg();
   return new Resvg(svg, {
     font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans" },
     background: "white",

@@ -899,7 +899,7 @@ async function main(): Promise<void> {
   Deno.writeTextFileSync(`${flags.out}/results.md`, markdown + "\n");
   const svg = renderChart(results);
   Deno.writeTextFileSync(`${flags.out}/chart.svg`, svg);
-  Deno.writeFileSync(`${flags.out}/chart.png`, svgToPng(svg));
+  Deno.writeFileSync(`${flags.out}/chart.png`, await svgToPng(svg));
   log(`wrote ${flags.out}/results.json, results.md, chart.svg, chart.png`);
   Deno.removeSync(tmp, { recursive: true });
 }

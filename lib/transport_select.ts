@@ -299,7 +299,7 @@ async function _race(
   let timer: ReturnType<typeof setTimeout> | undefined;
   // HTTP/2 joins when HTTP/3 has not opened in time, or failed sooner.
   let settled = false;
-  const h2Started = new Promise<_Attempt>((resolve) => {
+  const h2Started = new Promise<_Attempt>((resolve, reject) => {
     let started = false;
     const startOnce = () => {
       clearTimeout(timer);
@@ -308,7 +308,16 @@ async function _race(
       resolve(start("h2"));
     };
     timer = setTimeout(startOnce, delayMs);
-    h3.result.catch(startOnce);
+    h3.result.catch((error) => {
+      // The server answered over HTTP/3 and refused (path, token, busy) or
+      // its certificate is wrong: HTTP/2 would hear the same, so do not ask.
+      if (!started && error instanceof ConnectError && _definitive(error)) {
+        clearTimeout(timer);
+        reject(error);
+      } else {
+        startOnce();
+      }
+    });
   });
 
   const errors = new Map<Transport, unknown>();
@@ -331,11 +340,22 @@ async function _race(
     }
     return winner;
   } catch {
+    const h3Error = errors.get("h3");
+    if (
+      !errors.has("h2") && h3Error instanceof ConnectError &&
+      _definitive(h3Error)
+    ) {
+      throw h3Error;
+    }
     throw _bothFailed(errors);
   } finally {
     settled = true;
     clearTimeout(timer);
   }
+}
+
+function _definitive(error: ConnectError): boolean {
+  return error.kind === "closed" || error.kind === "certificate";
 }
 
 /** Stops a losing attempt, and closes its session if it opened anyway. */
