@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parseCertHash } from "./certificates.ts";
+import { parseCertHash } from "./cert_hash.ts";
 import { PROTOCOL_VERSION } from "./codec.ts";
 import type { ServiceInstance } from "./dns_sd.ts";
 import { logger } from "./log.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseCertHash } from "./certificates.ts";
+import { parseCertHash } from "./cert_hash.ts";
 import { ExitCode, ExitError, parseNumber, UsageError } from "./cli.ts";
 import { PROTOCOL_VERSION } from "./codec.ts";
 import {

@@ -17,11 +17,11 @@ import {
   type IncomingSession,
   listenWebTransport,
 } from "./transport.ts";
-import {
-  connectWebTransportH2,
-  type HttpHandler,
-  listenWebTransportH2,
-} from "./transport_h2.ts";
+import type { HttpHandler } from "./transport_h2.ts";
+
+// The HTTP/2 stack (and its npm dependencies) loads only when used: a client
+// whose HTTP/3 answers in time never pays its start-up cost.
+const _h2 = () => import("./transport_h2.ts");
 
 const log = logger("transport");
 
@@ -134,7 +134,7 @@ export async function listenTransports(
       return h3;
     }
     try {
-      const h2 = await listenWebTransportH2({
+      const h2 = await (await _h2()).listenWebTransportH2({
         ...options,
         port: h3?.addr.port ?? options.port,
         onSession: (incoming) =>
@@ -212,7 +212,7 @@ const _CONNECT: Record<
   (url: string, options: ConnectOptions) => Promise<{ session: WebTransport }>
 > = {
   h3: connectWebTransport,
-  h2: connectWebTransportH2,
+  h2: async (url, options) => (await _h2()).connectWebTransportH2(url, options),
 };
 
 /**
