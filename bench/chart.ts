@@ -108,7 +108,7 @@ function rttPanel(rows: NonNullable<ChartInput["rtt"]>, top: number) {
         text(
           left + 6,
           y + 16,
-          "not available on this branch",
+          "not measured",
           'fill="#999" font-style="italic"',
         ),
       );

@@ -13,6 +13,7 @@ import { parseCertHash } from "../lib/cert_hash.ts";
 import { encodeFrame, makePing } from "../lib/codec.ts";
 import { type Mode, runPings } from "../lib/pinger.ts";
 import { connectWebTransport } from "../lib/transport.ts";
+import { connectTransport } from "../lib/transport_select.ts";
 
 /** Bytes of every ping in the RTT rows (the product's default size). */
 export const PING_BYTES = 64;
@@ -175,8 +176,11 @@ async function productRtt(
   mode: Mode,
   warmup: number,
   count: number,
+  transport: "h3" | "h2" = "h3",
 ): Promise<number[]> {
-  const { session } = await connectWebTransport(url, { certHash });
+  const { session } = transport === "h3"
+    ? await connectWebTransport(url, { certHash })
+    : await connectTransport(url, { certHash, transport });
   // One run, the first `warmup` replies dropped: runPings opens its channel
   // per call, and a datagram channel cannot be opened twice on one session.
   const samples: number[] = [];
@@ -221,6 +225,9 @@ async function rtt(): Promise<void> {
         warmup,
         count,
       );
+      break;
+    case "h2-stream":
+      samples = await productRtt(url, "stream", warmup, count, "h2");
       break;
     default:
       throw new Error(`unknown target ${target}`);

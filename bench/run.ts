@@ -181,16 +181,12 @@ const wtArgs = (server: Server) => [
   server.certHash,
 ];
 
-/**
- * HOOK (HTTP/2 fallback): the fallback is built on another branch. When it
- * lands, start its server in `startServers`, give this target `args` and a
- * driver case in bench/driver.ts; until then the row says it is missing.
- */
+/** The HTTP/2 fallback: the same server.ts, over TCP on the same port. */
 const H2_TARGET: RttTarget = {
-  id: "h2",
-  label: "pingpong HTTP/2 fallback",
-  how: "-",
-  note: "not available on this branch",
+  id: "h2-stream",
+  label: "pingpong HTTP/2 fallback, stream",
+  how: "server.ts + runPings over --transport h2",
+  args: (s) => wtArgs(s.product),
 };
 
 const RTT_TARGETS: RttTarget[] = [
