@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { TextLineStream } from "../../lib/text_lines.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -308,4 +309,59 @@ export function jsonLines(stdout: string): Record<string, unknown>[] {
   return stdout.split("\n").filter((line) => line.trim() !== "").map((line) =>
     JSON.parse(line)
   );
+}
+
+/** Options of {@linkcode expectAllPongs}. */
+export interface ExpectAllPongsOptions {
+  /** `--mode` (default stream). */
+  mode?: string;
+  /** Pings to send (default 20). */
+  count?: number;
+  /** More client flags (e.g. `--echo`, `--transport h2`). */
+  args?: string[];
+  /** More text for a failure message (e.g. the server's stderr). */
+  context?: () => string;
+}
+
+/**
+ * Runs client.ts back to back with `--json` and asserts that every ping got
+ * its pong, in order, and exit code 0.
+ *
+ * @returns the client's JSON events, for further assertions.
+ * @example
+ * ```ts ignore
+ * await expectAllPongs(server.url, server.certHash, { mode: "datagram" });
+ * ```
+ */
+export async function expectAllPongs(
+  url: string,
+  certHash: string,
+  options: ExpectAllPongsOptions = {},
+): Promise<Record<string, unknown>[]> {
+  const count = options.count ?? 20;
+  const result = await runClient([
+    url,
+    "--cert-hash",
+    certHash,
+    "--count",
+    String(count),
+    "--interval",
+    "0",
+    "--mode",
+    options.mode ?? "stream",
+    "--json",
+    ...(options.args ?? []),
+  ]);
+  const context = options.context?.() ?? "";
+  assert.equal(result.code, 0, `${result.stderr}\n${context}`);
+  const events = jsonLines(result.stdout);
+  assert.deepEqual(
+    events.filter((event) => event.type === "pong").map((pong) => pong.seq),
+    Array.from({ length: count }, (_, i) => i + 1),
+  );
+  const summary = events.at(-1)!;
+  assert.equal(summary.type, "summary");
+  assert.equal(summary.transmitted, count);
+  assert.equal(summary.received, count);
+  return events;
 }
