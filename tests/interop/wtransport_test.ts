@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  expectAllPongs,
-  jsonLines,
-  rootPath,
-  runClient,
-  startServer,
-} from "../support/processes.ts";
+import { expectAllPongs, rootPath, startServer } from "../support/processes.ts";
 import {
   ensureAioquic,
   ensureWtransportPeer,
