@@ -6,22 +6,9 @@
  */
 import { TextLineStream } from "../lib/text_lines.ts";
 
-/** Flags every bench process runs with (the binaries' permission set). */
-export const RUN_FLAGS = [
-  "run",
-  "--quiet",
-  "--unstable-net",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-];
-
-/** Path of a file at the repository root. */
-export function rootPath(name: string): string {
-  return new URL(`../${name}`, import.meta.url).pathname;
-}
+// The same flags and paths as the tests' processes: one definition.
+import { rootPath, RUN_FLAGS } from "../tests/support/processes.ts";
+export { rootPath, RUN_FLAGS };
 
 /** A running child whose stdout lines are collected. */
 export interface LineProcess extends AsyncDisposable {

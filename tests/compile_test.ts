@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { generateCertificate } from "../lib/certificates.ts";
 import {
+  expectAllPongs,
   jsonLines,
   rootPath,
   runClient,
@@ -187,20 +188,10 @@ Deno.test("the entry points run with exactly the compiled permission set", async
     const health = (await server.waitForLine(/^health on /)).split(" ")[2];
     for (const mode of ["stream", "datagram"]) {
       await t.step(`--mode ${mode}: 20 of 20 pongs`, async () => {
-        const result = await runClient([
-          server.url,
-          "--cert-hash",
-          server.certHash,
-          "--count",
-          "20",
-          "--interval",
-          "0",
-          "--mode",
+        await expectAllPongs(server.url, server.certHash, {
           mode,
-          "--json",
-        ], { runFlags: clientFlags });
-        assert.equal(result.code, 0, result.stderr);
-        assert.equal(jsonLines(result.stdout).at(-1)!.received, 20);
+          run: { runFlags: clientFlags },
+        });
       });
     }
     // Past 100 streams only if lib/_gc.ts can still force collections

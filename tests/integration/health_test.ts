@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { pollUntil } from "../support/poll.ts";
 import { TextLineStream } from "../../lib/text_lines.ts";
 import {
+  expectAllPongs,
   rootPath,
   RUN_FLAGS,
   runClient,
@@ -81,18 +82,7 @@ Deno.test("server.ts --health-port reports sessions and pongs while clients ping
     const before = await scrapeMetrics(health);
     const pongs = before.samples.get("pingpong_pings_answered_total")!;
     for (const mode of ["stream", "datagram"]) {
-      const result = await runClient([
-        server.url,
-        "--cert-hash",
-        server.certHash,
-        "--count",
-        "20",
-        "--interval",
-        "0",
-        "--mode",
-        mode,
-      ]);
-      assert.equal(result.code, 0, result.stderr);
+      await expectAllPongs(server.url, server.certHash, { mode });
     }
     const refused = await runClient([
       server.url.replace("/pingpong", "/nope"),

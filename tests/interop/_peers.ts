@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { generateCertificate } from "../../lib/certificates.ts";
 import { TextLineStream } from "../../lib/text_lines.ts";
-import { rootPath } from "../support/processes.ts";
+import { rootPath, runCommand } from "../support/processes.ts";
 
 /** The aioquic release the Python peer is pinned to. */
 export const AIOQUIC_VERSION = "1.7.2";
@@ -24,57 +24,8 @@ export const WORK_DIR = Deno.env.get("PINGPONG_INTEROP_DIR") ??
 /** An install or build step gets this long (a cold Rust build on 2 cores is the slowest). */
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
-/** Output of a finished command. */
-export interface CommandResult {
-  /** Exit code. */
-  code: number;
-  /** Standard output. */
-  stdout: string;
-  /** Standard error. */
-  stderr: string;
-}
-
-/**
- * Runs `cmd` to completion, killed after `timeoutMs`.
- *
- * @example
- * ```ts ignore
- * const { code } = await run("python3", ["--version"]);
- * ```
- */
-export async function run(
-  cmd: string,
-  args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } =
-    {},
-): Promise<CommandResult> {
-  const child = new Deno.Command(cmd, {
-    args,
-    env: options.env,
-    cwd: options.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-  }, options.timeoutMs ?? 60_000);
-  try {
-    const output = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** Runs a peer's install step or program to completion (the shared helper). */
+export const run = runCommand;
 
 async function mustRun(
   what: string,

@@ -266,14 +266,61 @@ export async function runClient(
   ];
   const [cmd, ...prefixArgs] = options.prefix ?? [Deno.execPath()];
   const started = performance.now();
+  const result = await runCommand(
+    cmd,
+    options.prefix ? [...prefixArgs, Deno.execPath(), ...allArgs] : allArgs,
+    {
+      env: options.env,
+      timeoutMs: options.killAfterMs,
+      onSpawn: options.onSpawn,
+    },
+  );
+  return { ...result, elapsedMs: performance.now() - started };
+}
+
+/** What a finished command printed and returned. */
+export interface CommandResult {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+/** Options of {@linkcode runCommand}. */
+export interface RunCommandOptions {
+  /** Environment variables to add. */
+  env?: Record<string, string>;
+  /** Working directory. */
+  cwd?: string;
+  /** Kill the command after this long (ms); a test bound, default 60000. */
+  timeoutMs?: number;
+  /** Called with the running child (e.g. to send a signal). */
+  onSpawn?: (child: Deno.ChildProcess) => void;
+}
+
+/**
+ * Runs `cmd` to completion with its output captured, killed after
+ * `timeoutMs` at most.
+ *
+ * @example
+ * ```ts ignore
+ * const { code } = await runCommand("python3", ["--version"]);
+ * ```
+ */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  options: RunCommandOptions = {},
+): Promise<CommandResult> {
   const child = new Deno.Command(cmd, {
-    args: options.prefix
-      ? [...prefixArgs, Deno.execPath(), ...allArgs]
-      : allArgs,
+    args,
+    env: options.env,
+    cwd: options.cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: options.env,
   }).spawn();
   options.onSpawn?.(child);
   const timer = setTimeout(() => {
@@ -282,7 +329,7 @@ export async function runClient(
     } catch {
       // Already exited.
     }
-  }, options.killAfterMs ?? 60_000);
+  }, options.timeoutMs ?? 60_000);
   try {
     const output = await child.output();
     const decoder = new TextDecoder();
@@ -290,7 +337,6 @@ export async function runClient(
       code: output.code,
       stdout: decoder.decode(output.stdout),
       stderr: decoder.decode(output.stderr),
-      elapsedMs: performance.now() - started,
     };
   } finally {
     clearTimeout(timer);
@@ -321,6 +367,10 @@ export interface ExpectAllPongsOptions {
   args?: string[];
   /** More text for a failure message (e.g. the server's stderr). */
   context?: () => string;
+  /** How to run the client (e.g. `runFlags`, the compiled permission set). */
+  run?: RunClientOptions;
+  /** Also assert that the client wrote nothing to stderr. */
+  quiet?: boolean;
 }
 
 /**
@@ -351,9 +401,10 @@ export async function expectAllPongs(
     options.mode ?? "stream",
     "--json",
     ...(options.args ?? []),
-  ]);
+  ], options.run);
   const context = options.context?.() ?? "";
   assert.equal(result.code, 0, `${result.stderr}\n${context}`);
+  if (options.quiet) assert.equal(result.stderr, "");
   const events = jsonLines(result.stdout);
   assert.deepEqual(
     events.filter((event) => event.type === "pong").map((pong) => pong.seq),
