@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { CHROMIUM_ARGS } from "../support/chromium.ts";
 import { chromium } from "playwright-core";
 import { rootPath, startServer } from "../support/processes.ts";
 
@@ -15,15 +16,7 @@ Deno.test("the server's page pings it from Chromium's own WebTransport", async (
     executablePath: CHROMIUM,
     headless: true,
     // QUIC stays on: the page must reach the server over HTTP/3.
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: [...CHROMIUM_ARGS],
     // The page itself comes over HTTPS with the ephemeral certificate; a
     // person clicks through the warning, the test says so up front.
     ignoreHTTPSErrors: true,

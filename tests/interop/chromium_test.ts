@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { CHROMIUM_ARGS } from "../support/chromium.ts";
 import { chromium } from "playwright-core";
 import {
   decodeMessage,
@@ -136,15 +137,7 @@ Deno.test("headless Chromium exchanges stream and datagram messages with server.
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath,
     headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: [...CHROMIUM_ARGS],
   });
   try {
     const page = context.pages()[0] ?? await context.newPage();
