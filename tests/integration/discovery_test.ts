@@ -5,12 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { TextLineStream } from "../../lib/text_lines.ts";
+import { generateCertificate } from "../../lib/certificates.ts";
 import {
   rootPath,
   RUN_FLAGS,
   runClient,
+  type ServerProcess,
   startServer,
 } from "../support/processes.ts";
+import { statsReader } from "../support/server_stats.ts";
+import { openTcpOnlyPath } from "../support/tcp_only.ts";
 
 const SERVER_ADDRESS = "10.200.0.1";
 const CLIENT_ADDRESS = "10.200.0.2";
@@ -99,13 +103,15 @@ class TestHosts implements AsyncDisposable {
   }
 }
 
-/** A client.ts process whose stderr lines can be awaited while it runs. */
+/**
+ * A client.ts process (under `prefix`, e.g. `ip netns exec NS`, if not
+ * empty) whose stderr lines can be awaited while it runs.
+ */
 function spawnClient(prefix: string[], args: string[]) {
-  const [cmd, ...prefixArgs] = prefix;
+  const [cmd, ...prefixArgs] = [...prefix, Deno.execPath()];
   const child = new Deno.Command(cmd, {
     args: [
       ...prefixArgs,
-      Deno.execPath(),
       ...RUN_FLAGS,
       rootPath("client.ts"),
       ...args,
@@ -157,6 +163,15 @@ function spawnClient(prefix: string[], args: string[]) {
       clearTimeout(killer);
       await pump;
       return { code: status.code, stdout: await stdout };
+    },
+    /** Kills the process if still running and waits for it. */
+    async kill(): Promise<void> {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+      await this.result();
     },
   };
 }
@@ -232,6 +247,35 @@ Deno.test("client.ts --discover finds server.ts in another network namespace by 
         );
         assert.equal(result.code, 2);
         assert.match(result.stderr, /no pingpong server named 'nobody'/);
+      },
+    );
+
+    await t.step(
+      "a PINGPONG_CERT_HASH that is not the server's overrides the advertised hash: exit 2",
+      async () => {
+        const result = await runClient(
+          ["--discover", "-c", "1", "--timeout", "2"],
+          {
+            prefix: hosts.prefix(hosts.client),
+            env: { PINGPONG_CERT_HASH: "00".repeat(32) },
+          },
+        );
+        assert.equal(result.code, 2, result.stdout);
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `certificate of ${SERVER_ADDRESS}:${server.port} rejected`,
+          ),
+        );
+        // And the right one is accepted.
+        const pinned = await runClient(
+          ["--discover", "-c", "1", "--timeout", "2"],
+          {
+            prefix: hosts.prefix(hosts.client),
+            env: { PINGPONG_CERT_HASH: server.certHash },
+          },
+        );
+        assert.equal(pinned.code, 0, pinned.stderr);
       },
     );
 
@@ -315,6 +359,104 @@ Deno.test("client.ts --server pins the hash from PINGPONG_CERT_HASH", async () =
   });
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /certificate/);
+});
+
+Deno.test("client.ts --server sends --token and uses --transport on its first session", async (t) => {
+  await using server = await startServer({ args: ["--token", "s3cret"] });
+  // UDP to this port is black-holed: only HTTP/2 gets through.
+  await using path = openTcpOnlyPath({
+    hostname: "127.0.0.1",
+    port: server.port,
+  });
+  const base = ["--cert-hash", server.certHash, "-c", "2", "-i", "0"];
+
+  await t.step("the token reaches the server", async () => {
+    const result = await runClient([
+      "--server",
+      `127.0.0.1:${server.port}`,
+      "--token",
+      "s3cret",
+      ...base,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^2 transmitted, 2 received, 0% loss$/m);
+    assert.doesNotMatch(result.stdout + result.stderr, /s3cret/);
+    // No session came without the token (a trial connection did, and lost
+    // the race with the refusal now and then).
+    assert.deepEqual((await statsReader(server)()).refused, {});
+  });
+
+  for (const transport of ["h2", "auto"]) {
+    await t.step(
+      `--transport ${transport} pings over HTTP/2 where UDP is blocked`,
+      async () => {
+        const result = await runClient([
+          "--server",
+          `127.0.0.1:${path.port}`,
+          "--token",
+          "s3cret",
+          "--transport",
+          transport,
+          "--timeout",
+          "2",
+          ...base,
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stdout,
+          new RegExp(`^discovered 127\\.0\\.0\\.1:${path.port} at `, "m"),
+        );
+        assert.match(result.stdout, /connected over HTTP\/2 in /);
+        assert.match(result.stdout, /^2 transmitted, 2 received, 0% loss$/m);
+      },
+    );
+  }
+});
+
+Deno.test("client.ts --server retries the first connection until a restarting server is back", async () => {
+  // A certificate on disk, so the restarted server keeps its hash.
+  const dir = await Deno.makeTempDir();
+  let server: ServerProcess | undefined;
+  try {
+    const certificate = await generateCertificate();
+    await Deno.writeTextFile(`${dir}/cert.pem`, certificate.certPem);
+    await Deno.writeTextFile(`${dir}/key.pem`, certificate.keyPem, {
+      mode: 0o600,
+    });
+    const tls = ["--cert", `${dir}/cert.pem`, "--key", `${dir}/key.pem`];
+    // Learn a free port, then stop the server: every target is down.
+    const before = await startServer({ args: tls });
+    const port = before.port;
+    await before.stop("SIGKILL");
+    const client = spawnClient([], [
+      "--server",
+      `127.0.0.1:${port}`,
+      "--cert-hash",
+      certificate.hash,
+      "--transport",
+      "h3",
+      "--timeout",
+      "0.5",
+      "-c",
+      "2",
+      "-i",
+      "0",
+    ]);
+    try {
+      await client.waitForStderr(
+        new RegExp(`127\\.0\\.0\\.1:${port}"?: .*; trying again in `),
+      );
+      server = await startServer({ args: [...tls, "--port", String(port)] });
+      const { code, stdout } = await client.result();
+      assert.equal(code, 0, client.stderr.join("\n"));
+      assert.match(stdout, /^2 transmitted, 2 received, 0% loss$/m);
+    } finally {
+      await client.kill();
+    }
+  } finally {
+    await server?.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("client.ts --discover dns:NAME pings the SRV targets in priority order", async (t) => {
