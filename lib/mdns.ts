@@ -196,6 +196,10 @@ class MdnsSockets {
           hostname: info.address,
           port: shared ? MDNS_PORT : 0,
           reuseAddress: shared,
+          // Looped back, so a server and a client on one host hear each
+          // other's queries and answers (RFC 6762 §15.1: several mDNS
+          // processes on one host).
+          loopback: true,
         });
         opened.push(sender);
         senders.set(info, sender);
