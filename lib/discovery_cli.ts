@@ -460,7 +460,9 @@ function isLoopback(host: string): boolean {
  * address; every non-loopback IPv4 interface (and its global IPv6
  * addresses when bound to `::`) for a wildcard.
  *
- * @throws {MdnsError} when an interface asked for does not exist.
+ * @throws {MdnsError} when an interface asked for does not exist, or
+ * interfaces are asked for a server bound to loopback (nobody on them could
+ * reach it).
  * @example
  * ```ts
  * import { advertisePlan } from "./discovery_cli.ts";
@@ -472,7 +474,14 @@ export function advertisePlan(
   wanted: readonly string[],
   available: readonly Deno.NetworkInterfaceInfo[],
 ): { interfaces: MdnsInterface[]; addresses: string[] } | undefined {
-  if (isLoopback(hostname) && wanted.length === 0) return undefined;
+  if (isLoopback(hostname)) {
+    if (wanted.length === 0) return undefined;
+    throw new MdnsError(
+      `the server is bound to loopback ${hostname}, unreachable from ${
+        wanted.join(", ")
+      }: give --host an address there, or ::`,
+    );
+  }
   const wildcard = WILDCARDS.has(hostname);
   const owner = available.find((info) => info.address === hostname);
   const interfaces = selectInterfaces(
@@ -498,31 +507,53 @@ export interface Advertising {
 }
 
 /**
- * Starts advertising `server` as `config` asks, or returns `undefined` when
- * it is off (or the server is bound to loopback).
+ * Checks the advertising flags against the interfaces there are, so the
+ * server can refuse a bad `--interface` before it binds and says it listens.
  *
- * @throws {ExitError} with code 2 for a bad `--interface`, 1 when the mDNS
- * sockets cannot be opened on interfaces chosen with `--interface`. Without
- * `--interface`, both only log a warning: the server serves unadvertised.
+ * @throws {ExitError} with code 2 for a bad `--interface`, or one given to a
+ * server bound to loopback.
+ * @example
+ * ```ts
+ * import { checkAdvertising } from "./discovery_cli.ts";
+ * checkAdvertising({ advertise: true, name: undefined, interfaces: [] }, "127.0.0.1");
+ * ```
  */
-export async function startAdvertising(
+export function checkAdvertising(
   config: AdvertiseConfig,
-  server: PingPongServer,
-  path: string,
-  print: (line: string) => void,
-): Promise<Advertising | undefined> {
+  hostname: string,
+): void {
+  _plan(config, hostname, true);
+}
+
+/**
+ * The plan for `hostname`, `undefined` when there is nothing to advertise
+ * (logged unless `quiet`). Problems with interfaces asked for end the server
+ * (exit 2); without `--interface` they are only logged: a host with no LAN
+ * still serves.
+ */
+function _plan(
+  config: AdvertiseConfig,
+  hostname: string,
+  quiet = false,
+): ReturnType<typeof advertisePlan> {
   if (!config.advertise) return undefined;
-  let plan;
   try {
-    plan = advertisePlan(
-      server.addr.hostname,
+    const plan = advertisePlan(
+      hostname,
       config.interfaces,
       Deno.networkInterfaces(),
     );
+    if (!plan && !quiet) {
+      log.info("not advertising: bound to loopback {host}", { host: hostname });
+    }
+    return plan;
   } catch (cause) {
     if (config.interfaces.length === 0) {
-      // Nothing asked for explicitly: a host with no LAN still serves.
-      log.warn("not advertising: {error}", { error: (cause as Error).message });
+      if (!quiet) {
+        log.warn("not advertising: {error}", {
+          error: (cause as Error).message,
+        });
+      }
       return undefined;
     }
     throw new ExitError(
@@ -531,12 +562,39 @@ export async function startAdvertising(
       { cause },
     );
   }
-  if (!plan) {
-    log.info("not advertising: bound to loopback {host}", {
-      host: server.addr.hostname,
-    });
-    return undefined;
-  }
+}
+
+/**
+ * Starts advertising `server` as `config` asks, or returns `undefined` when
+ * it is off (or the server is bound to loopback).
+ *
+ * @throws {ExitError} with code 2 for a bad `--interface` (see
+ * {@linkcode checkAdvertising}), 1 when the mDNS sockets cannot be opened on
+ * interfaces chosen with `--interface`. Without `--interface`, both only log
+ * a warning: the server serves unadvertised.
+ * @example
+ * ```ts ignore
+ * import { startAdvertising } from "./discovery_cli.ts";
+ * import { PingPongServer } from "./server_core.ts";
+ * const server = await PingPongServer.start({ port: 4433 });
+ * const advertising = await startAdvertising(
+ *   { advertise: true, name: "lab", interfaces: ["eth0"] },
+ *   server,
+ *   "/pingpong",
+ *   console.log,
+ * ); // advertising lab on eth0 (10.0.0.2:4433)
+ * await advertising?.close();
+ * ```
+ */
+export async function startAdvertising(
+  config: AdvertiseConfig,
+  server: PingPongServer,
+  path: string,
+  print: (line: string) => void,
+): Promise<Advertising | undefined> {
+  if (!config.advertise) return undefined;
+  const plan = _plan(config, server.addr.hostname);
+  if (!plan) return undefined;
   const host = localHostLabel(Deno.hostname());
   const service: ServiceInfo = {
     name: config.name ?? `pingpong-${host}-${server.addr.port}`,

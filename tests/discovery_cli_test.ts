@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parseClientArgs } from "../lib/client_cli.ts";
 import {
   advertisePlan,
+  checkAdvertising,
   discoverTargets,
   formatDiscovered,
   parseClientDiscovery,
@@ -135,6 +136,32 @@ Deno.test("parseServerDiscovery() rejects a --name with a dot", () => {
 Deno.test("advertisePlan() does not advertise a loopback server", () => {
   assert.equal(advertisePlan("127.0.0.1", [], AVAILABLE), undefined);
   assert.equal(advertisePlan("::1", [], AVAILABLE), undefined);
+});
+
+Deno.test("advertisePlan() refuses interfaces for a loopback server rather than advertise 127.0.0.1 on them", () => {
+  for (const host of ["127.0.0.1", "::1", "localhost"]) {
+    assert.throws(() => advertisePlan(host, ["eth0"], AVAILABLE), {
+      name: "MdnsError",
+      message:
+        `the server is bound to loopback ${host}, unreachable from eth0: give --host an address there, or ::`,
+    });
+  }
+});
+
+Deno.test("checkAdvertising() is a usage error for a bad --interface and quiet without one", () => {
+  const config = { advertise: true, name: undefined, interfaces: ["nosuch0"] };
+  assert.throws(() => checkAdvertising(config, "::"), {
+    name: "ExitError",
+    code: 2,
+    message: /^--interface: no IPv4 interface 'nosuch0'/,
+  });
+  assert.throws(() => checkAdvertising(config, "127.0.0.1"), {
+    name: "ExitError",
+    code: 2,
+    message: /^--interface: the server is bound to loopback 127\.0\.0\.1/,
+  });
+  checkAdvertising({ ...config, interfaces: [] }, "127.0.0.1");
+  checkAdvertising({ ...config, advertise: false }, "::");
 });
 
 Deno.test("advertisePlan() advertises a wildcard server's IPv4 and global IPv6 addresses", () => {
