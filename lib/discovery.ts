@@ -25,7 +25,16 @@ export interface Target {
   label: string;
 }
 
-/** Thrown when discovery finds nothing to connect to. */
+/**
+ * Thrown when discovery finds nothing to connect to.
+ *
+ * @example
+ * ```ts
+ * import { DiscoveryError } from "./discovery.ts";
+ * const error = new DiscoveryError("no SRV records for x");
+ * console.log(error.name); // DiscoveryError
+ * ```
+ */
 export class DiscoveryError extends Error {
   /**
    * @param message One line naming the cause.

@@ -341,6 +341,18 @@ export function formatDiscovered(
 /**
  * `--list`: prints every server found, one per line, and returns the exit
  * code (2 when none was found).
+ *
+ * @throws {ExitError} with code 2 when nothing answered.
+ * @example
+ * ```ts ignore
+ * import { listServers, parseClientDiscovery } from "./discovery_cli.ts";
+ * const code = await listServers(parseClientDiscovery({ list: true }, [])!, {
+ *   certHash: undefined, env: () => undefined, print: console.log,
+ *   json: false, signal: new AbortController().signal,
+ * });
+ * // pingpong-box-4433 address=10.0.0.2 port=4433 path=/pingpong host=box.local ...
+ * console.log(code); // 0
+ * ```
  */
 export async function listServers(
   config: DiscoveryConfig,
