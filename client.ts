@@ -26,14 +26,11 @@ import {
   withToken,
 } from "./lib/auth.ts";
 import { SessionClosedError } from "./lib/pinger.ts";
-import {
-  closeSession,
-  pingWithReconnect,
-  ReconnectFailedError,
-} from "./lib/reconnect.ts";
+import { pingWithReconnect, ReconnectFailedError } from "./lib/reconnect.ts";
 import {
   CERT_HASH_ENV,
-  discoverAndConnect,
+  discoverTargets,
+  formatDiscovered,
   listServers,
 } from "./lib/discovery_cli.ts";
 import { Reporter } from "./lib/report.ts";
@@ -71,35 +68,28 @@ async function ping(
   signal: AbortSignal,
 ): Promise<number> {
   const reporter = new Reporter(config.json, (line) => console.log(line));
-  let others: { url: string; certHash?: Uint8Array<ArrayBuffer> }[] = [];
-  if (config.discovery) {
-    // --discover / --server: find a server that answers, then ping it as if
-    // its URL and hash had been given (the reconnect loop opens its own
-    // session), keeping the other servers found to fail over to.
-    const found = await discoverAndConnect(
-      config.discovery,
-      discoverRun(config, signal),
-    );
-    await closeSession(found.connected.session);
-    config = {
-      ...config,
-      url: found.url,
-      certHash: found.certHash ?? config.certHash,
-    };
-    others = found.others.map((target) => ({
-      url: withToken(target.url, config.token),
-      certHash: target.certHash ?? config.certHash,
+  // --discover / --server: the servers found, in order, go to the ping loop,
+  // which connects to the first that answers (with the retry policy, the
+  // token and --transport, like any session) and fails over to the others.
+  const discovery = config.discovery;
+  const found = discovery
+    ? await discoverTargets(discovery, discoverRun(config, signal))
+    : undefined;
+  const servers = (found ?? [{ url: config.url, certHash: config.certHash }])
+    .map((server) => ({
+      url: withToken(server.url, config.token),
+      certHash: server.certHash,
     }));
-  }
   // The token stays out of everything printed, even if typed into the URL.
-  const shownUrl = redactToken(config.url);
+  let shownUrl = redactToken(servers[0].url);
   let result;
   try {
     result = await pingWithReconnect({
-      url: withToken(config.url, config.token),
-      certHash: config.certHash,
+      url: servers[0].url,
+      certHash: servers[0].certHash,
       connectTimeoutMs: config.timeoutMs,
-      servers: others,
+      servers: servers.slice(1),
+      retryFirst: found !== undefined,
       transport: config.transport,
       mode: config.mode,
       echo: config.echo,
@@ -114,7 +104,12 @@ async function ping(
         maxDelayMs: config.retryMaxDelayMs,
         deadAfterMs: config.deadAfterMs,
       },
-      onConnected: (handshakeMs, transport) =>
+      onConnected: (handshakeMs, transport, url) => {
+        shownUrl = redactToken(url);
+        const target = found?.[servers.findIndex((s) => s.url === url)];
+        if (discovery && target) {
+          console.log(formatDiscovered(target, discovery.source, config.json));
+        }
         reporter.report({
           type: "start",
           transport,
@@ -122,7 +117,8 @@ async function ping(
           mode: config.mode,
           size: config.size,
           handshakeMs,
-        }),
+        });
+      },
       onReply: (seq, rttMs, bytes) =>
         reporter.report({ type: "pong", seq, rttMs, bytes }),
       onTimeout: (seq) => reporter.report({ type: "timeout", seq }),
@@ -139,7 +135,7 @@ async function ping(
       if (error.closeCode === CloseCode.NOT_FOUND) {
         throw new ExitError(
           ExitCode.USAGE,
-          `server refused path ${new URL(config.url).pathname}: ${
+          `server refused path ${new URL(shownUrl).pathname}: ${
             error.reason || "not found"
           }`,
         );
@@ -171,7 +167,6 @@ function discoverRun(config: ClientConfig, signal: AbortSignal) {
     env: (name: string) => readEnv([name])[name],
     print: (line: string) => console.log(line),
     json: config.json,
-    timeoutMs: config.timeoutMs,
     signal,
   };
 }

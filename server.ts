@@ -19,7 +19,11 @@ import { assertPrivateKeyFile } from "./lib/key_file.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
 import { startWithBindRetry } from "./lib/server_lifecycle.ts";
 import { formatStatsLine } from "./lib/stats_line.ts";
-import { type Advertising, startAdvertising } from "./lib/discovery_cli.ts";
+import {
+  type Advertising,
+  checkAdvertising,
+  startAdvertising,
+} from "./lib/discovery_cli.ts";
 import {
   HealthBindError,
   type HealthEndpoint,
@@ -85,6 +89,10 @@ async function main(args: string[]): Promise<number> {
     return ExitCode.OK;
   }
   applyLogFlags(config);
+  const discovery = config.discovery ??
+    { advertise: false, name: undefined, interfaces: [] };
+  // A bad --interface is a usage error: say so before binding the port.
+  checkAdvertising(discovery, config.hostname);
   const certificate = await readCertificate(config);
   let server: PingPongServer;
   let advertising: Advertising | undefined;
@@ -157,7 +165,7 @@ async function main(args: string[]): Promise<number> {
   );
   try {
     advertising = await startAdvertising(
-      config.discovery ?? { advertise: false, name: undefined, interfaces: [] },
+      discovery,
       server,
       config.path,
       (line) => console.log(line),
@@ -169,6 +177,9 @@ async function main(args: string[]): Promise<number> {
   if (health) console.log(`health on ${health.url}`);
   const signal = await stop.promise;
   draining = true;
+  // Goodbye first: browsers should stop finding a server that is leaving,
+  // as load balancers stop sending to it while readiness is off.
+  await advertising?.close();
   if (config.drainDelayMs > 0) {
     // Readiness is off: load balancers stop sending new flows while the
     // sessions already here keep their pongs.
@@ -185,7 +196,6 @@ async function main(args: string[]): Promise<number> {
     clearTimeout(timer);
   }
   console.log(`${signal}: closing ${server.sessionCount} session(s)`);
-  await advertising?.close();
   await server.shutdown(config.drainTimeoutMs);
   await health?.close();
   for (const [name, handler] of handlers) {

@@ -2,7 +2,8 @@
  * Where the client's servers come from when it is not given a URL: mDNS
  * browsing (`--discover`), DNS SRV records (`--discover dns:NAME`, for
  * Kubernetes headless services) or a static list (`--server`). Each yields
- * targets in the order to try them; {@linkcode connectFirst} tries them.
+ * targets in the order to try them; the client's reconnecting ping loop
+ * (lib/reconnect.ts) tries them with the retry policy.
  *
  * @module
  */
@@ -10,12 +11,7 @@ import { parseCertHash } from "./cert_hash.ts";
 import { PROTOCOL_VERSION } from "./codec.ts";
 import type { ServiceInstance } from "./dns_sd.ts";
 import { logger } from "./log.ts";
-import {
-  type ConnectedSession,
-  ConnectError,
-  connectWebTransport,
-  formatHostPort,
-} from "./transport.ts";
+import { formatHostPort } from "./transport.ts";
 
 const log = logger("discovery");
 
@@ -29,7 +25,16 @@ export interface Target {
   label: string;
 }
 
-/** Thrown when discovery finds nothing to connect to. */
+/**
+ * Thrown when discovery finds nothing to connect to.
+ *
+ * @example
+ * ```ts
+ * import { DiscoveryError } from "./discovery.ts";
+ * const error = new DiscoveryError("no SRV records for x");
+ * console.log(error.name); // DiscoveryError
+ * ```
+ */
 export class DiscoveryError extends Error {
   /**
    * @param message One line naming the cause.
@@ -288,69 +293,4 @@ export function formatInstance(instance: ServiceInstance): string {
     `version=${instance.protocolVersion ?? "-"}`,
   ];
   return fields.join(" ");
-}
-
-/** Options of {@linkcode connectFirst}. */
-export interface ConnectFirstOptions {
-  /**
-   * Connect timeout per target.
-   *
-   * @default {5000}
-   */
-  timeoutMs?: number;
-  /**
-   * Cancels the attempts.
-   *
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-  /**
-   * Connects to one target.
-   *
-   * @default {connectWebTransport}
-   */
-  connect?: typeof connectWebTransport;
-}
-
-/**
- * Tries `targets` in order and returns the first session that opens. A
- * plain loop, one attempt per target: retries with backoff belong to the
- * retry policy, which is not on this branch.
- *
- * @throws {ConnectError} the last target's error when none opens.
- * @example
- * ```ts ignore
- * import { connectFirst, staticTargets } from "./discovery.ts";
- * const { target, connected } = await connectFirst(
- *   staticTargets([{ host: "127.0.0.1", port: 4433 }], "/pingpong", undefined),
- * );
- * console.log(target.url, connected.handshakeMs);
- * ```
- */
-export async function connectFirst(
-  targets: readonly Target[],
-  options: ConnectFirstOptions = {},
-): Promise<{ target: Target; connected: ConnectedSession }> {
-  const connect = options.connect ?? connectWebTransport;
-  let last: unknown = new ConnectError("network", "no server to connect to");
-  for (const target of targets) {
-    try {
-      const connected = await connect(target.url, {
-        certHash: target.certHash,
-        timeoutMs: options.timeoutMs,
-        signal: options.signal,
-      });
-      return { target, connected };
-    } catch (error) {
-      if (!(error instanceof ConnectError) || error.kind === "aborted") {
-        throw error;
-      }
-      log.warn("{label}: {error}; trying the next server", {
-        label: target.label,
-        error: error.message,
-      });
-      last = error;
-    }
-  }
-  throw last;
 }

@@ -9,7 +9,6 @@ import { parseCertHash } from "./cert_hash.ts";
 import { ExitCode, ExitError, parseNumber, UsageError } from "./cli.ts";
 import { PROTOCOL_VERSION } from "./codec.ts";
 import {
-  connectFirst,
   DiscoveryError,
   formatInstance,
   instanceTargets,
@@ -32,15 +31,14 @@ import {
 } from "./mdns.ts";
 import { logger } from "./log.ts";
 import type { PingPongServer } from "./server_core.ts";
-import {
-  type ConnectedSession,
-  ConnectError,
-  formatHostPort,
-} from "./transport.ts";
+import { formatHostPort } from "./transport.ts";
 
 const log = logger("discovery");
 
-/** Environment variable holding the hash to pin for SRV and static targets. */
+/**
+ * Environment variable holding the hash to pin, like `--cert-hash`: for SRV
+ * and static targets, and over the hash mDNS advertises.
+ */
 export const CERT_HASH_ENV = "PINGPONG_CERT_HASH";
 
 /** Path asked for on SRV and static targets. */
@@ -92,8 +90,10 @@ export const CLIENT_DISCOVERY_HELP = `Discovery (instead of URL):
                        how long to wait for mDNS answers (default: ${DEFAULT_DISCOVER_TIMEOUT_SECONDS})
       --interface IF   interface for mDNS, by name or IPv4 address; repeat or
                        comma-separate (default: every non-loopback IPv4 one)
-  With dns: or --server the certificate is pinned by --cert-hash or
-  $${CERT_HASH_ENV}, or else validated by the system CAs.`;
+  The certificate is pinned by --cert-hash or $${CERT_HASH_ENV} (which
+  override a hash mDNS advertises), else by the advertised hash (mDNS) or
+  validated by the system CAs (dns:, --server). The servers found are tried
+  in order with the retry policy (--max-retries, --retry-max-delay).`;
 
 type ClientDiscoveryValues = {
   discover?: boolean;
@@ -160,6 +160,13 @@ export function parseClientDiscovery(
   if (list && source === "static") {
     throw new UsageError("--list finds servers: it does not take --server");
   }
+  if (source !== "mdns" && tuning) {
+    throw new UsageError(
+      `--instance, --discover-timeout and --interface are for mDNS: not with ${
+        source === "dns" ? "dns:NAME" : "--server"
+      }`,
+    );
+  }
   let servers: DiscoveryConfig["servers"] = [];
   if (server !== undefined) {
     try {
@@ -188,18 +195,16 @@ export function parseClientDiscovery(
   };
 }
 
-/** Options of {@linkcode discoverAndConnect} and {@linkcode listServers}. */
+/** Options of {@linkcode discoverTargets} and {@linkcode listServers}. */
 export interface DiscoverRun {
   /** Hash from `--cert-hash`, if given. */
   certHash: Uint8Array<ArrayBuffer> | undefined;
   /** Environment, for {@linkcode CERT_HASH_ENV}. */
   env: (name: string) => string | undefined;
-  /** Writes one line of output. */
+  /** Writes one line of output (`--list`). */
   print: (line: string) => void;
   /** `--json` output. */
   json: boolean;
-  /** Connect timeout per target, ms. */
-  timeoutMs: number;
   /** Cancels. */
   signal: AbortSignal;
 }
@@ -221,10 +226,22 @@ function interfacesOf(config: DiscoveryConfig): MdnsInterface[] {
   try {
     return selectInterfaces(Deno.networkInterfaces(), config.interfaces);
   } catch (cause) {
-    throw new UsageError(`--interface: ${(cause as Error).message}`, {
-      cause,
-    });
+    const message = (cause as Error).message;
+    // Blame the flag only when it was given: otherwise the host has no LAN.
+    if (config.interfaces.length === 0) {
+      throw new ExitError(ExitCode.USAGE, message, { cause });
+    }
+    throw new UsageError(`--interface: ${message}`, { cause });
   }
+}
+
+function nothingFound(config: DiscoveryConfig): DiscoveryError {
+  const within = `within ${config.timeoutMs / 1000} s`;
+  return new DiscoveryError(
+    config.instance === undefined
+      ? `no pingpong server answered mDNS ${within}`
+      : `no pingpong server named '${config.instance}' answered mDNS ${within}`,
+  );
 }
 
 async function targetsOf(
@@ -252,64 +269,39 @@ async function targetsOf(
   });
   const targets = instanceTargets(instances, {
     instance: config.instance,
-    certHash: run.certHash,
+    certHash: pinnedHash(run),
   });
-  if (targets.length === 0) {
-    throw new DiscoveryError(
-      config.instance === undefined
-        ? `no pingpong server answered mDNS within ${config.timeoutMs / 1000} s`
-        : `no pingpong server named '${config.instance}' answered mDNS within ${
-          config.timeoutMs / 1000
-        } s`,
-    );
-  }
+  if (targets.length === 0) throw nothingFound(config);
   return targets;
 }
 
 /**
- * Finds the servers `config` names and connects to the first that opens,
- * printing which one (with its address) before the ping output.
+ * Finds the servers `config` names, in the order to try them. Connecting is
+ * the reconnecting ping loop's job (lib/reconnect.ts, `retryFirst`), so the
+ * token, `--transport` and the retry policy apply to every target alike.
  *
- * @throws {ExitError} with code 2 when nothing is found or none connects.
+ * @throws {ExitError} with code 2 when nothing is found.
+ * @example
+ * ```ts
+ * import { discoverTargets } from "./discovery_cli.ts";
+ * const targets = await discoverTargets({
+ *   source: "static", srvName: "", servers: [{ host: "127.0.0.1", port: 4433 }],
+ *   instance: undefined, timeoutMs: 2000, interfaces: [], list: false,
+ * }, {
+ *   certHash: undefined, env: () => undefined, print: console.log,
+ *   json: false, signal: new AbortController().signal,
+ * });
+ * console.log(targets[0].url); // https://127.0.0.1:4433/pingpong
+ * ```
  */
-export async function discoverAndConnect(
+export async function discoverTargets(
   config: DiscoveryConfig,
   run: DiscoverRun,
-): Promise<
-  {
-    url: string;
-    certHash: Uint8Array<ArrayBuffer> | undefined;
-    connected: ConnectedSession;
-    /** The other servers found, to fail over to, in the order to try. */
-    others: Target[];
-  }
-> {
+): Promise<Target[]> {
   try {
-    const targets = await targetsOf(config, run);
-    const { target, connected } = await connectFirst(targets, {
-      timeoutMs: run.timeoutMs,
-      signal: run.signal,
-    });
-    const where = new URL(target.url).host;
-    run.print(
-      run.json
-        ? JSON.stringify({
-          type: "discovered",
-          source: config.source,
-          name: target.label,
-          url: target.url,
-        })
-        : `discovered ${target.label} at ${where} (${config.source})`,
-    );
-    // Fail over to the servers after the chosen one first, then wrap round.
-    const at = targets.indexOf(target);
-    const others = [...targets.slice(at + 1), ...targets.slice(0, at)];
-    return { url: target.url, certHash: target.certHash, connected, others };
+    return await targetsOf(config, run);
   } catch (error) {
-    if (
-      error instanceof DiscoveryError || error instanceof ConnectError ||
-      error instanceof MdnsError
-    ) {
+    if (error instanceof DiscoveryError || error instanceof MdnsError) {
       throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
     }
     throw error;
@@ -317,8 +309,50 @@ export async function discoverAndConnect(
 }
 
 /**
+ * The line that names the discovered server the client connected to (with
+ * its address), printed before the ping output.
+ *
+ * @example
+ * ```ts
+ * import { formatDiscovered } from "./discovery_cli.ts";
+ * const target = { url: "https://10.0.0.1:4433/pingpong", certHash: undefined, label: "lab" };
+ * console.log(formatDiscovered(target, "mdns", false));
+ * // discovered lab at 10.0.0.1:4433 (mdns)
+ * ```
+ */
+export function formatDiscovered(
+  target: Target,
+  source: DiscoveryConfig["source"],
+  json: boolean,
+): string {
+  if (json) {
+    return JSON.stringify({
+      type: "discovered",
+      source,
+      name: target.label,
+      url: target.url,
+    });
+  }
+  return `discovered ${target.label} at ${
+    new URL(target.url).host
+  } (${source})`;
+}
+
+/**
  * `--list`: prints every server found, one per line, and returns the exit
  * code (2 when none was found).
+ *
+ * @throws {ExitError} with code 2 when nothing answered.
+ * @example
+ * ```ts ignore
+ * import { listServers, parseClientDiscovery } from "./discovery_cli.ts";
+ * const code = await listServers(parseClientDiscovery({ list: true }, [])!, {
+ *   certHash: undefined, env: () => undefined, print: console.log,
+ *   json: false, signal: new AbortController().signal,
+ * });
+ * // pingpong-box-4433 address=10.0.0.2 port=4433 path=/pingpong host=box.local ...
+ * console.log(code); // 0
+ * ```
  */
 export async function listServers(
   config: DiscoveryConfig,
@@ -363,11 +397,7 @@ export async function listServers(
           : formatInstance(instance),
       );
     }
-    if (shown.length === 0) {
-      throw new DiscoveryError(
-        `no pingpong server answered mDNS within ${config.timeoutMs / 1000} s`,
-      );
-    }
+    if (shown.length === 0) throw nothingFound(config);
     return ExitCode.OK;
   } catch (error) {
     if (error instanceof DiscoveryError || error instanceof MdnsError) {
@@ -442,7 +472,9 @@ function isLoopback(host: string): boolean {
  * address; every non-loopback IPv4 interface (and its global IPv6
  * addresses when bound to `::`) for a wildcard.
  *
- * @throws {MdnsError} when an interface asked for does not exist.
+ * @throws {MdnsError} when an interface asked for does not exist, or
+ * interfaces are asked for a server bound to loopback (nobody on them could
+ * reach it).
  * @example
  * ```ts
  * import { advertisePlan } from "./discovery_cli.ts";
@@ -454,7 +486,14 @@ export function advertisePlan(
   wanted: readonly string[],
   available: readonly Deno.NetworkInterfaceInfo[],
 ): { interfaces: MdnsInterface[]; addresses: string[] } | undefined {
-  if (isLoopback(hostname) && wanted.length === 0) return undefined;
+  if (isLoopback(hostname)) {
+    if (wanted.length === 0) return undefined;
+    throw new MdnsError(
+      `the server is bound to loopback ${hostname}, unreachable from ${
+        wanted.join(", ")
+      }: give --host an address there, or ::`,
+    );
+  }
   const wildcard = WILDCARDS.has(hostname);
   const owner = available.find((info) => info.address === hostname);
   const interfaces = selectInterfaces(
@@ -480,31 +519,53 @@ export interface Advertising {
 }
 
 /**
- * Starts advertising `server` as `config` asks, or returns `undefined` when
- * it is off (or the server is bound to loopback).
+ * Checks the advertising flags against the interfaces there are, so the
+ * server can refuse a bad `--interface` before it binds and says it listens.
  *
- * @throws {ExitError} with code 2 for a bad `--interface`, 1 when the mDNS
- * sockets cannot be opened on interfaces chosen with `--interface`. Without
- * `--interface`, both only log a warning: the server serves unadvertised.
+ * @throws {ExitError} with code 2 for a bad `--interface`, or one given to a
+ * server bound to loopback.
+ * @example
+ * ```ts
+ * import { checkAdvertising } from "./discovery_cli.ts";
+ * checkAdvertising({ advertise: true, name: undefined, interfaces: [] }, "127.0.0.1");
+ * ```
  */
-export async function startAdvertising(
+export function checkAdvertising(
   config: AdvertiseConfig,
-  server: PingPongServer,
-  path: string,
-  print: (line: string) => void,
-): Promise<Advertising | undefined> {
+  hostname: string,
+): void {
+  _plan(config, hostname, true);
+}
+
+/**
+ * The plan for `hostname`, `undefined` when there is nothing to advertise
+ * (logged unless `quiet`). Problems with interfaces asked for end the server
+ * (exit 2); without `--interface` they are only logged: a host with no LAN
+ * still serves.
+ */
+function _plan(
+  config: AdvertiseConfig,
+  hostname: string,
+  quiet = false,
+): ReturnType<typeof advertisePlan> {
   if (!config.advertise) return undefined;
-  let plan;
   try {
-    plan = advertisePlan(
-      server.addr.hostname,
+    const plan = advertisePlan(
+      hostname,
       config.interfaces,
       Deno.networkInterfaces(),
     );
+    if (!plan && !quiet) {
+      log.info("not advertising: bound to loopback {host}", { host: hostname });
+    }
+    return plan;
   } catch (cause) {
     if (config.interfaces.length === 0) {
-      // Nothing asked for explicitly: a host with no LAN still serves.
-      log.warn("not advertising: {error}", { error: (cause as Error).message });
+      if (!quiet) {
+        log.warn("not advertising: {error}", {
+          error: (cause as Error).message,
+        });
+      }
       return undefined;
     }
     throw new ExitError(
@@ -513,12 +574,39 @@ export async function startAdvertising(
       { cause },
     );
   }
-  if (!plan) {
-    log.info("not advertising: bound to loopback {host}", {
-      host: server.addr.hostname,
-    });
-    return undefined;
-  }
+}
+
+/**
+ * Starts advertising `server` as `config` asks, or returns `undefined` when
+ * it is off (or the server is bound to loopback).
+ *
+ * @throws {ExitError} with code 2 for a bad `--interface` (see
+ * {@linkcode checkAdvertising}), 1 when the mDNS sockets cannot be opened on
+ * interfaces chosen with `--interface`. Without `--interface`, both only log
+ * a warning: the server serves unadvertised.
+ * @example
+ * ```ts ignore
+ * import { startAdvertising } from "./discovery_cli.ts";
+ * import { PingPongServer } from "./server_core.ts";
+ * const server = await PingPongServer.start({ port: 4433 });
+ * const advertising = await startAdvertising(
+ *   { advertise: true, name: "lab", interfaces: ["eth0"] },
+ *   server,
+ *   "/pingpong",
+ *   console.log,
+ * ); // advertising lab on eth0 (10.0.0.2:4433)
+ * await advertising?.close();
+ * ```
+ */
+export async function startAdvertising(
+  config: AdvertiseConfig,
+  server: PingPongServer,
+  path: string,
+  print: (line: string) => void,
+): Promise<Advertising | undefined> {
+  if (!config.advertise) return undefined;
+  const plan = _plan(config, server.addr.hostname);
+  if (!plan) return undefined;
   const host = localHostLabel(Deno.hostname());
   const service: ServiceInfo = {
     name: config.name ?? `pingpong-${host}-${server.addr.port}`,

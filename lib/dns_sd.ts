@@ -123,13 +123,24 @@ export function localHostLabel(hostname: string): string {
   return label || "pingpong";
 }
 
-/** The fully qualified instance name, `NAME._pingpong._udp.local`. */
+/**
+ * The fully qualified instance name, `NAME._pingpong._udp.local`.
+ *
+ * @example
+ * ```ts
+ * import { instanceFqdn } from "./dns_sd.ts";
+ * console.log(instanceFqdn("lab")); // lab._pingpong._udp.local
+ * ```
+ */
 export function instanceFqdn(name: string): string {
   return `${name}.${SERVICE_TYPE}`;
 }
 
 /**
- * The records a server advertises, with `ttlScale` 0 for a goodbye.
+ * The records a server advertises, or its goodbye: PTR, SRV and TXT with
+ * TTL 0. The goodbye leaves the host's A/AAAA records out: every server on a
+ * host claims `HOST.local`, so withdrawing the address would take it from
+ * the other servers there too; it expires with its own TTL.
  *
  * @example
  * ```ts
@@ -162,6 +173,7 @@ export function buildRecords(info: ServiceInfo, goodbye = false): DnsAnswer[] {
       data: buildTxt(info),
     },
   ];
+  if (goodbye) return records;
   for (const address of info.addresses) {
     records.push({
       type: address.includes(":") ? "AAAA" : "A",
@@ -439,7 +451,17 @@ export class InstanceTable {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Takes in records from {@linkcode parseResponse}. */
+  /**
+   * Takes in records from {@linkcode parseResponse}; TTL 0 removes.
+   *
+   * @example
+   * ```ts
+   * import { buildQuery, InstanceTable, parseResponse } from "./dns_sd.ts";
+   * const table = new InstanceTable();
+   * table.add(parseResponse(buildQuery()) ?? []); // a query: nothing to add
+   * console.log(table.instances().length); // 0
+   * ```
+   */
   add(records: readonly DnsAnswer[]): void {
     const now = this.#now();
     for (const record of records) {
@@ -495,7 +517,15 @@ export class InstanceTable {
     }
   }
 
-  /** Instances with PTR, SRV and TXT still valid, sorted by name. */
+  /**
+   * Instances with PTR, SRV and TXT still valid, sorted by name.
+   *
+   * @example
+   * ```ts
+   * import { InstanceTable } from "./dns_sd.ts";
+   * console.log(new InstanceTable().instances()); // []
+   * ```
+   */
   instances(): ServiceInstance[] {
     const now = this.#now();
     const live = <T>(held: Held<T> | undefined) =>

@@ -35,7 +35,19 @@ export interface MdnsInterface {
   prefix: number;
 }
 
-/** Thrown when mDNS cannot run as asked (no such interface, no socket). */
+/**
+ * Thrown when mDNS cannot run as asked (no such interface, no socket).
+ *
+ * @example
+ * ```ts
+ * import { MdnsError, selectInterfaces } from "./mdns.ts";
+ * try {
+ *   selectInterfaces([], ["eth9"]);
+ * } catch (error) {
+ *   console.log(error instanceof MdnsError); // true
+ * }
+ * ```
+ */
 export class MdnsError extends Error {
   /**
    * @param message One line naming the cause.
@@ -196,6 +208,10 @@ class MdnsSockets {
           hostname: info.address,
           port: shared ? MDNS_PORT : 0,
           reuseAddress: shared,
+          // Looped back, so a server and a client on one host hear each
+          // other's queries and answers (RFC 6762 §15.1: several mDNS
+          // processes on one host).
+          loopback: true,
         });
         opened.push(sender);
         senders.set(info, sender);
@@ -327,6 +343,17 @@ export class MdnsAdvertiser {
    * Opens the sockets, starts answering and announces.
    *
    * @throws {MdnsError} when the sockets cannot be opened.
+   * @example
+   * ```ts ignore
+   * import { MdnsAdvertiser, selectInterfaces } from "./mdns.ts";
+   * const advertiser = await MdnsAdvertiser.start({
+   *   interfaces: selectInterfaces(Deno.networkInterfaces(), ["veth0"]),
+   *   service: {
+   *     name: "lab", host: "box", port: 4433, path: "/pingpong",
+   *     certHash: "ab".repeat(32), protocolVersion: 1, addresses: ["10.0.0.1"],
+   *   },
+   * });
+   * ```
    */
   static async start(options: AdvertiserOptions): Promise<MdnsAdvertiser> {
     const sockets = await MdnsSockets.open(options.interfaces, true);
@@ -336,19 +363,48 @@ export class MdnsAdvertiser {
     return advertiser;
   }
 
-  /** What is advertised now. */
+  /**
+   * What is advertised now.
+   *
+   * @example
+   * ```ts ignore
+   * import type { MdnsAdvertiser } from "./mdns.ts";
+   * declare const advertiser: MdnsAdvertiser;
+   * console.log(advertiser.service.certHash);
+   * ```
+   */
   get service(): ServiceInfo {
     return this.#service;
   }
 
-  /** Advertises `service` from now on (e.g. a renewed certificate's hash). */
+  /**
+   * Advertises `service` from now on (e.g. a renewed certificate's hash),
+   * announcing it at once; nothing after {@linkcode MdnsAdvertiser.close}.
+   *
+   * @example
+   * ```ts ignore
+   * import type { MdnsAdvertiser } from "./mdns.ts";
+   * declare const advertiser: MdnsAdvertiser;
+   * await advertiser.update({ ...advertiser.service, certHash: "cd".repeat(32) });
+   * ```
+   */
   async update(service: ServiceInfo): Promise<void> {
     if (this.#closed) return;
     this.#service = service;
     await this.#announce();
   }
 
-  /** Says goodbye (TTL 0) and closes the sockets. */
+  /**
+   * Says goodbye (PTR, SRV and TXT with TTL 0) and closes the sockets; a
+   * second call does nothing.
+   *
+   * @example
+   * ```ts ignore
+   * import type { MdnsAdvertiser } from "./mdns.ts";
+   * declare const advertiser: MdnsAdvertiser;
+   * await advertiser.close();
+   * ```
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

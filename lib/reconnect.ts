@@ -24,6 +24,7 @@ import {
   connectTransport,
   type Transport,
   type TransportChoice,
+  type TransportSession,
 } from "./transport_select.ts";
 
 const log = logger("reconnect");
@@ -190,6 +191,15 @@ export interface ReconnectOptions extends
    */
   servers?: readonly { url: string; certHash?: Uint8Array<ArrayBuffer> }[];
   /**
+   * Retry the first connection too, going round `url` and `servers` with the
+   * policy as after a loss: for servers found by discovery, where one that
+   * is down (or all of them restarting) is expected, not a typo. Without it a
+   * first connection that fails ends the run at once.
+   *
+   * @default {false}
+   */
+  retryFirst?: boolean;
+  /**
    * Deadline of one connection attempt, ms.
    *
    * @default {5000}
@@ -218,7 +228,7 @@ export interface ReconnectOptions extends
    *
    * @default {undefined}
    */
-  onConnected?(handshakeMs: number, transport: Transport): void;
+  onConnected?(handshakeMs: number, transport: Transport, url: string): void;
   /**
    * A session was lost; reconnecting starts.
    *
@@ -257,14 +267,15 @@ type SessionOutcome =
  * Pings `options.url` until `count` pings are done or `signal` aborts,
  * reconnecting whenever a session is lost.
  *
- * The first connection is not retried: a server that is not there at start
- * is a usage problem, reported at once.
+ * The first connection is not retried unless `retryFirst` asks: a server
+ * that is not there at start is a usage problem, reported at once.
  *
  * @throws {ConnectError} when the first connection fails, or a reconnect
  * meets an error that will not heal (certificate).
  * @throws {SessionClosedError} when the server refuses the path (404), or a
  * session is lost with reconnecting off.
- * @throws {ReconnectFailedError} when an outage outlasts the retry policy.
+ * @throws {ReconnectFailedError} when an outage (or, with `retryFirst`, the
+ * first connection) outlasts the retry policy.
  * @example
  * ```ts ignore
  * import { pingWithReconnect } from "./reconnect.ts";
@@ -301,8 +312,22 @@ export async function pingWithReconnect(
     coolDownMs: policy.maxDelayMs,
   });
 
-  const first = await connect();
-  options.onConnected?.(first.handshakeMs, first.transport);
+  const first = options.retryFirst
+    ? await _connectFirst(servers, (index) => {
+      current = index;
+      return connect();
+    }, {
+      policy,
+      breaker,
+      signal,
+      random: options.random,
+    })
+    : await connect();
+  options.onConnected?.(
+    first.handshakeMs,
+    first.transport,
+    servers[current].url,
+  );
   let session: WebTransport | undefined = first.session;
   let reconnects = 0;
   while (session) {
@@ -326,11 +351,7 @@ export async function pingWithReconnect(
         baseDelayMs: policy.baseDelayMs,
         maxDelayMs: policy.maxDelayMs,
         immediateFirstRetry: outcome.goingAway,
-        // A refused certificate, path or token will not heal by retrying.
-        retryable: (error) =>
-          !(error instanceof ConnectError) ||
-          (error.kind !== "certificate" && error.kind !== "aborted" &&
-            error.kind !== "closed"),
+        retryable: _mayHeal,
         onRetry: ({ attempt, delayMs, error }) =>
           log.info(
             "reconnect attempt {attempt} failed ({error}); next in {delay}",
@@ -379,6 +400,76 @@ export async function pingWithReconnect(
     }
   }
   return { stats, handshakeMs: first.handshakeMs, reconnects };
+}
+
+/**
+ * The first connection with `retryFirst`: `servers` in turn from the first,
+ * with the backoff of a reconnect between attempts, and every server tried
+ * at least once even if `maxRetries` is smaller.
+ */
+async function _connectFirst(
+  servers: readonly { url: string }[],
+  connectTo: (index: number) => Promise<TransportSession>,
+  options: {
+    policy: Required<ReconnectPolicy>;
+    breaker: CircuitBreaker;
+    signal: AbortSignal | undefined;
+    random: (() => number) | undefined;
+  },
+): Promise<TransportSession> {
+  const { policy, signal } = options;
+  const host = (n: number) =>
+    new URL(servers[(n - 1) % servers.length].url).host;
+  try {
+    return await retry((n) => connectTo((n - 1) % servers.length), {
+      maxAttempts: policy.enabled
+        ? Math.max(servers.length, policy.maxRetries)
+        : servers.length,
+      maxElapsedMs: policy.maxElapsedMs,
+      baseDelayMs: policy.baseDelayMs,
+      maxDelayMs: policy.maxDelayMs,
+      retryable: _mayHeal,
+      onRetry: ({ attempt, delayMs, error }) => {
+        const values = {
+          server: host(attempt),
+          error: (error as Error).message,
+          delay: formatSeconds(delayMs),
+        };
+        if (servers.length > 1) {
+          log.warn(
+            "{server}: {error}; trying the next server in {delay}",
+            values,
+          );
+        } else log.warn("{server}: {error}; trying again in {delay}", values);
+      },
+      breaker: options.breaker,
+      signal,
+      random: options.random,
+    });
+  } catch (error) {
+    if (signal?.aborted && !(error instanceof ConnectError)) {
+      // Ctrl-C during a backoff: the same error as during an attempt.
+      throw new ConnectError("aborted", "connection attempt cancelled", {
+        cause: error,
+      });
+    }
+    if (error instanceof RetryExhaustedError) {
+      throw new ReconnectFailedError(
+        `no server answered (${
+          servers.map((server) => new URL(server.url).host).join(", ")
+        }); ${error.message}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** A refused certificate, path or token will not heal by retrying. */
+function _mayHeal(error: unknown): boolean {
+  return !(error instanceof ConnectError) ||
+    (error.kind !== "certificate" && error.kind !== "aborted" &&
+      error.kind !== "closed");
 }
 
 /**

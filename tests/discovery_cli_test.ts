@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { parseClientArgs } from "../lib/client_cli.ts";
 import {
   advertisePlan,
+  checkAdvertising,
+  discoverTargets,
+  formatDiscovered,
   parseClientDiscovery,
   parseServerDiscovery,
 } from "../lib/discovery_cli.ts";
@@ -94,6 +97,13 @@ Deno.test("parseClientDiscovery() rejects contradictory or incomplete flags", ()
     [[{ server: "a" }, []], /--server: 'a' is not host:port/],
     [[{ discover: true, "discover-timeout": "0" }, []], /--discover-timeout/],
     [[{ discover: true }, ["dns:bad name"]], /not a DNS name/],
+    [
+      [{ discover: true, instance: "lab" }, ["dns:_pp._udp.x"]],
+      /--instance, --discover-timeout and --interface are for mDNS: not with dns:NAME/,
+    ],
+    [[{ list: true, interface: ["eth0"] }, ["dns:_pp._udp.x"]], /for mDNS/],
+    [[{ server: "a:1", instance: "lab" }, []], /not with --server/],
+    [[{ server: "a:1", "discover-timeout": "1" }, []], /not with --server/],
   ];
   for (const [args, pattern] of cases) {
     assert.throws(() => parseClientDiscovery(...args), {
@@ -128,6 +138,32 @@ Deno.test("advertisePlan() does not advertise a loopback server", () => {
   assert.equal(advertisePlan("::1", [], AVAILABLE), undefined);
 });
 
+Deno.test("advertisePlan() refuses interfaces for a loopback server rather than advertise 127.0.0.1 on them", () => {
+  for (const host of ["127.0.0.1", "::1", "localhost"]) {
+    assert.throws(() => advertisePlan(host, ["eth0"], AVAILABLE), {
+      name: "MdnsError",
+      message:
+        `the server is bound to loopback ${host}, unreachable from eth0: give --host an address there, or ::`,
+    });
+  }
+});
+
+Deno.test("checkAdvertising() is a usage error for a bad --interface and quiet without one", () => {
+  const config = { advertise: true, name: undefined, interfaces: ["nosuch0"] };
+  assert.throws(() => checkAdvertising(config, "::"), {
+    name: "ExitError",
+    code: 2,
+    message: /^--interface: no IPv4 interface 'nosuch0'/,
+  });
+  assert.throws(() => checkAdvertising(config, "127.0.0.1"), {
+    name: "ExitError",
+    code: 2,
+    message: /^--interface: the server is bound to loopback 127\.0\.0\.1/,
+  });
+  checkAdvertising({ ...config, interfaces: [] }, "127.0.0.1");
+  checkAdvertising({ ...config, advertise: false }, "::");
+});
+
 Deno.test("advertisePlan() advertises a wildcard server's IPv4 and global IPv6 addresses", () => {
   const plan = advertisePlan("::", [], AVAILABLE)!;
   assert.deepEqual(plan.interfaces.map((i) => i.name), ["eth0", "eth1"]);
@@ -141,4 +177,48 @@ Deno.test("advertisePlan() advertises a specific address on its own interface on
   const plan = advertisePlan("10.1.0.2", [], AVAILABLE)!;
   assert.deepEqual(plan.interfaces.map((i) => i.name), ["eth1"]);
   assert.deepEqual(plan.addresses, ["10.1.0.2"]);
+});
+
+Deno.test("formatDiscovered() names the server and its address, or one JSON object", () => {
+  const target = {
+    url: "https://[fd00::1]:4433/pingpong",
+    certHash: undefined,
+    label: "lab",
+  };
+  assert.equal(
+    formatDiscovered(target, "mdns", false),
+    "discovered lab at [fd00::1]:4433 (mdns)",
+  );
+  assert.deepEqual(JSON.parse(formatDiscovered(target, "dns", true)), {
+    type: "discovered",
+    source: "dns",
+    name: "lab",
+    url: "https://[fd00::1]:4433/pingpong",
+  });
+});
+
+Deno.test("discoverTargets() pins the hash from --cert-hash, else from PINGPONG_CERT_HASH", async () => {
+  const config = parseClientDiscovery({ server: "a:1,b:2" }, [])!;
+  const run = (
+    certHash: Uint8Array<ArrayBuffer> | undefined,
+    env?: string,
+  ) => ({
+    certHash,
+    env: (name: string) => name === "PINGPONG_CERT_HASH" ? env : undefined,
+    print: () => {},
+    json: false,
+    signal: new AbortController().signal,
+  });
+  const flag = new Uint8Array(32).fill(1);
+  const fromFlag = await discoverTargets(config, run(flag, "02".repeat(32)));
+  assert.deepEqual(fromFlag.map((t) => t.certHash), [flag, flag]);
+  const fromEnv = await discoverTargets(
+    config,
+    run(undefined, "02".repeat(32)),
+  );
+  assert.deepEqual([...fromEnv[1].certHash!], Array(32).fill(2));
+  await assert.rejects(discoverTargets(config, run(undefined, "xyz")), {
+    name: "UsageError",
+    message: /^\$PINGPONG_CERT_HASH: /,
+  });
 });

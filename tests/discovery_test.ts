@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  connectFirst,
   formatInstance,
   instanceTargets,
   orderSrv,
@@ -9,7 +8,6 @@ import {
   staticTargets,
 } from "../lib/discovery.ts";
 import type { ServiceInstance } from "../lib/dns_sd.ts";
-import { ConnectError } from "../lib/transport.ts";
 
 const HASH = "ab".repeat(32);
 
@@ -157,53 +155,4 @@ Deno.test("formatInstance() names every field --list promises", () => {
     formatInstance(LAB),
     `lab address=10.0.0.1,fd00::1 port=4433 path=/pingpong host=box.local cert-hash=${HASH} version=1`,
   );
-});
-
-Deno.test("connectFirst() moves on after a connect error and stops at the first success", async () => {
-  const tried: string[] = [];
-  const targets = staticTargets(
-    [{ host: "a", port: 1 }, { host: "b", port: 2 }, { host: "c", port: 3 }],
-    "/",
-    undefined,
-  );
-  const { target } = await connectFirst(targets, {
-    connect: (url) => {
-      tried.push(url);
-      if (url.includes("a:1")) {
-        return Promise.reject(new ConnectError("timeout", "no answer"));
-      }
-      return Promise.resolve({
-        session: {} as WebTransport,
-        handshakeMs: 1,
-      });
-    },
-  });
-  assert.equal(target.label, "b:2");
-  assert.deepEqual(tried, ["https://a:1/", "https://b:2/"]);
-});
-
-Deno.test("connectFirst() throws the last error when every target fails, and stops on abort", async () => {
-  const targets = staticTargets(
-    [{ host: "a", port: 1 }, { host: "b", port: 2 }],
-    "/",
-    undefined,
-  );
-  await assert.rejects(
-    connectFirst(targets, {
-      connect: (url) =>
-        Promise.reject(new ConnectError("refused", `refused ${url}`)),
-    }),
-    { message: "refused https://b:2/" },
-  );
-  let calls = 0;
-  await assert.rejects(
-    connectFirst(targets, {
-      connect: () => {
-        calls++;
-        return Promise.reject(new ConnectError("aborted", "cancelled"));
-      },
-    }),
-    { kind: "aborted" },
-  );
-  assert.equal(calls, 1);
 });

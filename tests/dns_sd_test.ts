@@ -162,9 +162,28 @@ Deno.test("buildRecords() advertises PTR, SRV, TXT and one A or AAAA per address
   ]);
 });
 
-Deno.test("buildRecords() gives every record TTL 0 for a goodbye", () => {
+Deno.test("buildRecords() gives PTR, SRV and TXT TTL 0 for a goodbye, and leaves the host's addresses out", () => {
   const records = buildRecords(INFO, true) as dnsPacket.StringAnswer[];
-  assert.deepEqual(records.map((r) => r.ttl), [0, 0, 0, 0, 0]);
+  assert.deepEqual(records.map((r) => [r.type, r.ttl]), [
+    ["PTR", 0],
+    ["SRV", 0],
+    ["TXT", 0],
+  ]);
+});
+
+Deno.test("a goodbye from one server leaves another server on the same host its addresses", () => {
+  const second = { ...INFO, name: "second", port: 4434 };
+  const table = learn(buildAnnouncement(INFO), buildAnnouncement(second));
+  table.add(parseResponse(buildAnnouncement(INFO, true))!);
+  assert.deepEqual(table.instances(), [{
+    name: "second",
+    host: "box.local",
+    port: 4434,
+    addresses: ["10.0.0.1", "fd00::1"],
+    path: "/pingpong",
+    certHash: HASH,
+    protocolVersion: 1,
+  }]);
 });
 
 Deno.test("an announcement parses back into the instance it advertises", () => {

@@ -5,12 +5,19 @@
  */
 import assert from "node:assert/strict";
 import { TextLineStream } from "../../lib/text_lines.ts";
+import { storedCertificateSource } from "../../lib/cert_store.ts";
+import { generateCertificate } from "../../lib/certificates.ts";
+import type { ServiceInstance } from "../../lib/dns_sd.ts";
 import {
   rootPath,
   RUN_FLAGS,
   runClient,
+  runCommand,
+  type ServerProcess,
   startServer,
 } from "../support/processes.ts";
+import { statsReader } from "../support/server_stats.ts";
+import { openTcpOnlyPath } from "../support/tcp_only.ts";
 
 const SERVER_ADDRESS = "10.200.0.1";
 const CLIENT_ADDRESS = "10.200.0.2";
@@ -99,13 +106,15 @@ class TestHosts implements AsyncDisposable {
   }
 }
 
-/** A client.ts process whose stderr lines can be awaited while it runs. */
+/**
+ * A client.ts process (under `prefix`, e.g. `ip netns exec NS`, if not
+ * empty) whose stderr lines can be awaited while it runs.
+ */
 function spawnClient(prefix: string[], args: string[]) {
-  const [cmd, ...prefixArgs] = prefix;
+  const [cmd, ...prefixArgs] = [...prefix, Deno.execPath()];
   const child = new Deno.Command(cmd, {
     args: [
       ...prefixArgs,
-      Deno.execPath(),
       ...RUN_FLAGS,
       rootPath("client.ts"),
       ...args,
@@ -157,6 +166,15 @@ function spawnClient(prefix: string[], args: string[]) {
       clearTimeout(killer);
       await pump;
       return { code: status.code, stdout: await stdout };
+    },
+    /** Kills the process if still running and waits for it. */
+    async kill(): Promise<void> {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+      await this.result();
     },
   };
 }
@@ -232,6 +250,70 @@ Deno.test("client.ts --discover finds server.ts in another network namespace by 
         );
         assert.equal(result.code, 2);
         assert.match(result.stderr, /no pingpong server named 'nobody'/);
+      },
+    );
+
+    await t.step(
+      "--discover on the server's own host finds it (multicast looped back)",
+      async () => {
+        const result = await runClient(
+          ["--discover", "--count", "2", "--interval", "0"],
+          { prefix: hosts.prefix(hosts.server) },
+        );
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stdout,
+          new RegExp(
+            `^discovered ${name} at ${SERVER_ADDRESS}:${server.port} `,
+            "m",
+          ),
+        );
+        assert.match(result.stdout, /^2 transmitted, 2 received, 0% loss$/m);
+      },
+    );
+
+    await t.step(
+      "--list --instance with a name nobody advertises names it in the error",
+      async () => {
+        const result = await runClient(
+          ["--list", "--instance", "nobody", "--discover-timeout", "0.5"],
+          { prefix: hosts.prefix(hosts.client) },
+        );
+        assert.equal(result.code, 2);
+        assert.equal(result.stdout, "");
+        assert.equal(
+          result.stderr.trim(),
+          "pingpong-client: no pingpong server named 'nobody' answered mDNS within 0.5 s",
+        );
+      },
+    );
+
+    await t.step(
+      "a PINGPONG_CERT_HASH that is not the server's overrides the advertised hash: exit 2",
+      async () => {
+        const result = await runClient(
+          ["--discover", "-c", "1", "--timeout", "2"],
+          {
+            prefix: hosts.prefix(hosts.client),
+            env: { PINGPONG_CERT_HASH: "00".repeat(32) },
+          },
+        );
+        assert.equal(result.code, 2, result.stdout);
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `certificate of ${SERVER_ADDRESS}:${server.port} rejected`,
+          ),
+        );
+        // And the right one is accepted.
+        const pinned = await runClient(
+          ["--discover", "-c", "1", "--timeout", "2"],
+          {
+            prefix: hosts.prefix(hosts.client),
+            env: { PINGPONG_CERT_HASH: server.certHash },
+          },
+        );
+        assert.equal(pinned.code, 0, pinned.stderr);
       },
     );
 
@@ -317,33 +399,134 @@ Deno.test("client.ts --server pins the hash from PINGPONG_CERT_HASH", async () =
   assert.match(wrong.stderr, /certificate/);
 });
 
+Deno.test("client.ts --server sends --token and uses --transport on its first session", async (t) => {
+  await using server = await startServer({ args: ["--token", "s3cret"] });
+  // UDP to this port is black-holed: only HTTP/2 gets through.
+  await using path = openTcpOnlyPath({
+    hostname: "127.0.0.1",
+    port: server.port,
+  });
+  const base = ["--cert-hash", server.certHash, "-c", "2", "-i", "0"];
+
+  await t.step("the token reaches the server", async () => {
+    const result = await runClient([
+      "--server",
+      `127.0.0.1:${server.port}`,
+      "--token",
+      "s3cret",
+      ...base,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^2 transmitted, 2 received, 0% loss$/m);
+    assert.doesNotMatch(result.stdout + result.stderr, /s3cret/);
+    // No session came without the token (a trial connection did, and lost
+    // the race with the refusal now and then).
+    assert.deepEqual((await statsReader(server)()).refused, {});
+  });
+
+  for (const transport of ["h2", "auto"]) {
+    await t.step(
+      `--transport ${transport} pings over HTTP/2 where UDP is blocked`,
+      async () => {
+        const result = await runClient([
+          "--server",
+          `127.0.0.1:${path.port}`,
+          "--token",
+          "s3cret",
+          "--transport",
+          transport,
+          "--timeout",
+          "2",
+          ...base,
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stdout,
+          new RegExp(`^discovered 127\\.0\\.0\\.1:${path.port} at `, "m"),
+        );
+        assert.match(result.stdout, /connected over HTTP\/2 in /);
+        assert.match(result.stdout, /^2 transmitted, 2 received, 0% loss$/m);
+      },
+    );
+  }
+});
+
+Deno.test("client.ts --server retries the first connection until a restarting server is back", async () => {
+  // A certificate on disk, so the restarted server keeps its hash.
+  const dir = await Deno.makeTempDir();
+  let server: ServerProcess | undefined;
+  try {
+    const certificate = await generateCertificate();
+    await Deno.writeTextFile(`${dir}/cert.pem`, certificate.certPem);
+    await Deno.writeTextFile(`${dir}/key.pem`, certificate.keyPem, {
+      mode: 0o600,
+    });
+    const tls = ["--cert", `${dir}/cert.pem`, "--key", `${dir}/key.pem`];
+    // Learn a free port, then stop the server: every target is down.
+    const before = await startServer({ args: tls });
+    const port = before.port;
+    await before.stop("SIGKILL");
+    const client = spawnClient([], [
+      "--server",
+      `127.0.0.1:${port}`,
+      "--cert-hash",
+      certificate.hash,
+      "--transport",
+      "h3",
+      "--timeout",
+      "0.5",
+      "-c",
+      "2",
+      "-i",
+      "0",
+    ]);
+    try {
+      await client.waitForStderr(
+        new RegExp(`127\\.0\\.0\\.1:${port}"?: .*; trying again in `),
+      );
+      server = await startServer({ args: [...tls, "--port", String(port)] });
+      const { code, stdout } = await client.result();
+      assert.equal(code, 0, client.stderr.join("\n"));
+      assert.match(stdout, /^2 transmitted, 2 received, 0% loss$/m);
+    } finally {
+      await client.kill();
+    }
+  } finally {
+    await server?.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("client.ts --discover dns:NAME pings the SRV targets in priority order", async (t) => {
   await using hosts = new TestHosts();
   await hosts.create();
   // `ip netns exec` mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf:
   // the client namespace's resolver is the test's DNS server.
   const etc = `/etc/netns/${hosts.client}`;
-  await Deno.mkdir(etc, { recursive: true });
-  await Deno.writeTextFile(
-    `${etc}/resolv.conf`,
-    `nameserver ${SERVER_ADDRESS}\noptions attempts:1 timeout:2\n`,
-  );
   const zone = "pingpong.default.svc.cluster.local";
   const name = `_pingpong._udp.${zone}`;
   let dns: ReturnType<typeof spawnHelper> | undefined;
-  const server = await startServer({
-    prefix: hosts.prefix(hosts.server),
-    host: "::",
-    args: ["--no-advertise"],
-  });
+  let server: ServerProcess | undefined;
   try {
+    await Deno.mkdir(etc, { recursive: true });
+    await Deno.writeTextFile(
+      `${etc}/resolv.conf`,
+      `nameserver ${SERVER_ADDRESS}\noptions attempts:1 timeout:2\n`,
+    );
+    server = await startServer({
+      prefix: hosts.prefix(hosts.server),
+      host: "::",
+      args: ["--no-advertise"],
+    });
+    const port = server.port;
+    const certHash = server.certHash;
     dns = spawnHelper(
       hosts.prefix(hosts.server),
       "tests/support/dns_server.ts",
       [
         SERVER_ADDRESS,
         name,
-        `20:0:${server.port}:pp-0.${zone}`,
+        `20:0:${port}:pp-0.${zone}`,
         `10:0:1:pp-dead.${zone}`,
         "--",
         `pp-0.${zone}=${SERVER_ADDRESS}`,
@@ -364,7 +547,7 @@ Deno.test("client.ts --discover dns:NAME pings the SRV targets in priority order
         assert.equal(result.code, 0, result.stderr);
         assert.deepEqual(result.stdout.trim().split("\n"), [
           `https://pp-dead.${zone}:1/pingpong`,
-          `https://pp-0.${zone}:${server.port}/pingpong`,
+          `https://pp-0.${zone}:${port}/pingpong`,
         ]);
       },
     );
@@ -376,7 +559,7 @@ Deno.test("client.ts --discover dns:NAME pings the SRV targets in priority order
           "--discover",
           `dns:${name}`,
           "--cert-hash",
-          server.certHash,
+          certHash,
           "--timeout",
           "1",
           "--count",
@@ -388,9 +571,7 @@ Deno.test("client.ts --discover dns:NAME pings the SRV targets in priority order
         assert.match(
           result.stdout,
           new RegExp(
-            `^discovered pp-0\\.${
-              zone.replaceAll(".", "\\.")
-            }:${server.port} at `,
+            `^discovered pp-0\\.${zone.replaceAll(".", "\\.")}:${port} at `,
             "m",
           ),
         );
@@ -415,9 +596,9 @@ Deno.test("client.ts --discover dns:NAME pings the SRV targets in priority order
       },
     );
   } finally {
-    await server.stop("SIGKILL");
+    await server?.stop("SIGKILL");
     await dns?.kill();
-    await Deno.remove(etc, { recursive: true });
+    await Deno.remove(etc, { recursive: true }).catch(() => {});
   }
 });
 
@@ -518,5 +699,187 @@ Deno.test("an advertiser's update() announces the new hash to a listening browse
   } finally {
     await advertiser.end();
     await browser?.end();
+  }
+});
+
+/** Reads the passive browser's lists until one satisfies `want` (at most 10). */
+async function listUntil(
+  browser: ReturnType<typeof spawnHelper>,
+  want: (instances: ServiceInstance[]) => boolean,
+): Promise<ServiceInstance[]> {
+  const seen: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const line = await browser.next();
+    if (line === undefined) break;
+    seen.push(line);
+    const instances = JSON.parse(line) as ServiceInstance[];
+    if (want(instances)) return instances;
+  }
+  throw new Error(
+    `the browser never listed what was wanted:\n${seen.join("\n")}`,
+  );
+}
+
+Deno.test("two servers on one host: the goodbye of one, sent as its drain starts, leaves the other its address", async () => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  const prefix = hosts.prefix(hosts.server);
+  const leaving = await startServer({
+    prefix,
+    host: "::",
+    args: ["--name", "leaving", "--drain-delay", "30"],
+  });
+  let staying: ServerProcess | undefined;
+  let browser: ReturnType<typeof spawnHelper> | undefined;
+  try {
+    staying = await startServer({
+      prefix,
+      host: "::",
+      args: ["--name", "staying"],
+    });
+    await leaving.waitForLine(/^advertising /);
+    await staying.waitForLine(/^advertising /);
+    browser = spawnHelper(
+      hosts.prefix(hosts.client),
+      "tests/support/browser.ts",
+      [hosts.clientLink],
+    );
+    await listUntil(browser, (instances) =>
+      instances.length === 2 &&
+      instances.every((i) => i.addresses.includes(SERVER_ADDRESS)));
+    leaving.child.kill("SIGTERM");
+    await leaving.waitForLine(/^SIGTERM: draining for 30 s$/);
+    // The browser asks no more: only the goodbye can change its list.
+    const after = await listUntil(
+      browser,
+      (instances) => instances.length === 1,
+    );
+    assert.equal(after[0].name, "staying");
+    assert.deepEqual(after[0].addresses, [SERVER_ADDRESS]);
+    // The goodbye came while the server still drains.
+    assert.ok(
+      !leaving.stdout.some((line) => /closing \d+ session/.test(line)),
+      leaving.stdout.join("\n"),
+    );
+    // A second signal ends the drain delay.
+    assert.equal((await leaving.stop("SIGTERM")).code, 0);
+  } finally {
+    await browser?.end();
+    await staying?.stop("SIGKILL");
+    await leaving.stop("SIGKILL");
+  }
+});
+
+Deno.test("server.ts re-announces its renewed certificate, so a browser that no longer asks learns the new hash", async () => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  // A stored certificate with 12 s to live: the server reuses it and renews
+  // it 80% of the way (about 9.6 s), through its real renewal path.
+  const stateDir = await Deno.makeTempDir();
+  let server: ServerProcess | undefined;
+  let browser: ReturnType<typeof spawnHelper> | undefined;
+  try {
+    const stored = await storedCertificateSource(stateDir, {
+      generate: () =>
+        generateCertificate({ validityMs: 12_000, backdateMs: 0 }),
+    })();
+    server = await startServer({
+      prefix: hosts.prefix(hosts.server),
+      host: "::",
+      args: ["--state-dir", stateDir],
+    });
+    assert.equal(server.certHash, stored.hash);
+    await server.waitForLine(/^advertising /);
+    browser = spawnHelper(
+      hosts.prefix(hosts.client),
+      "tests/support/browser.ts",
+      [hosts.clientLink],
+    );
+    const [first] = await listUntil(browser, (i) => i.length === 1);
+    assert.equal(
+      first.certHash,
+      stored.hash,
+      "the browser's only query came after the renewal: the test host is too slow",
+    );
+    const renewed = await server.waitForLine(
+      new RegExp(`^cert-hash sha-256 (?!${stored.hash})[0-9a-f]{64}$`),
+      30_000,
+    );
+    const [next] = await listUntil(
+      browser,
+      (i) => i.length === 1 && i[0].certHash !== stored.hash,
+    );
+    assert.equal(next.certHash, renewed.split(" ")[2]);
+  } finally {
+    await browser?.end();
+    await server?.stop("SIGKILL");
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+/** Runs server.ts under `prefix` to its exit (it is not expected to serve). */
+function runServer(prefix: string[], args: string[]) {
+  const [cmd, ...prefixArgs] = [...prefix, Deno.execPath()];
+  return runCommand(cmd, [
+    ...prefixArgs,
+    ...RUN_FLAGS,
+    rootPath("server.ts"),
+    "--port",
+    "0",
+    ...args,
+  ], { timeoutMs: 30_000 });
+}
+
+Deno.test("server.ts refuses a bad --interface before it listens: exit 2, one line", async (t) => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  const prefix = hosts.prefix(hosts.server);
+
+  await t.step("an interface that does not exist", async () => {
+    const result = await runServer(prefix, ["--interface", "nosuch0"]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.stdout, "");
+    assert.equal(
+      result.stderr.trim(),
+      `pingpong-server: --interface: no IPv4 interface 'nosuch0' (have: lo, ${hosts.serverLink})`,
+    );
+  });
+
+  await t.step(
+    "a LAN interface for a server bound to loopback, which nobody there could reach",
+    async () => {
+      const result = await runServer(prefix, [
+        "--host",
+        "127.0.0.1",
+        "--interface",
+        hosts.serverLink,
+      ]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.equal(
+        result.stderr.trim(),
+        `pingpong-server: --interface: the server is bound to loopback 127.0.0.1, unreachable from ${hosts.serverLink}: give --host an address there, or ::`,
+      );
+    },
+  );
+});
+
+Deno.test("client.ts --discover on a host with only loopback says so, without blaming --interface", async () => {
+  await using hosts = new TestHosts();
+  await hosts.create();
+  // The namespaces have a LAN; a third one has nothing but lo.
+  const bare = `${hosts.server}-lo`;
+  await ip("netns", "add", bare);
+  try {
+    const result = await runClient(["--discover", "-c", "1"], {
+      prefix: hosts.prefix(bare),
+    });
+    assert.equal(result.code, 2);
+    assert.equal(
+      result.stderr.trim(),
+      "pingpong-client: no IPv4 interface other than loopback for mDNS (choose one with --interface)",
+    );
+  } finally {
+    await ip("netns", "del", bare).catch(() => {});
   }
 });
