@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { resolveToken, TOKEN_ENV } from "./auth.ts";
 import { parseCertHash } from "./cert_hash.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
@@ -12,9 +11,9 @@ import {
   LOG_FLAG_SPECS,
   type LogFlags,
   parseChoice,
+  parseFlags,
   parseLogFlags,
   parseNumber,
-  toUsageError,
   UsageError,
 } from "./cli.ts";
 import {
@@ -139,36 +138,31 @@ export function parseClientArgs(
   args: string[],
   env: Readonly<Record<string, string | undefined>> = {},
 ): ClientConfig {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        count: { type: "string", short: "c" },
-        interval: { type: "string", short: "i" },
-        size: { type: "string", short: "s" },
-        timeout: { type: "string", short: "W" },
-        mode: { type: "string", short: "m" },
-        "cert-hash": { type: "string" },
-        token: { type: "string" },
-        json: { type: "boolean", default: false },
-        "no-reconnect": { type: "boolean", default: false },
-        "max-retries": { type: "string" },
-        "retry-max-delay": { type: "string" },
-        "dead-after": { type: "string" },
-        transport: { type: "string", short: "t" },
-        echo: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-        version: { type: "boolean", short: "V", default: false },
-        ...LOG_FLAG_SPECS,
-        ...CLIENT_DISCOVERY_FLAG_SPECS,
-      },
-    });
-  } catch (error) {
-    throw toUsageError(error);
-  }
+  const parsed = parseFlags({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      count: { type: "string", short: "c" },
+      interval: { type: "string", short: "i" },
+      size: { type: "string", short: "s" },
+      timeout: { type: "string", short: "W" },
+      mode: { type: "string", short: "m" },
+      "cert-hash": { type: "string" },
+      token: { type: "string" },
+      json: { type: "boolean", default: false },
+      "no-reconnect": { type: "boolean", default: false },
+      "max-retries": { type: "string" },
+      "retry-max-delay": { type: "string" },
+      "dead-after": { type: "string" },
+      transport: { type: "string", short: "t" },
+      echo: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+      version: { type: "boolean", short: "V", default: false },
+      ...LOG_FLAG_SPECS,
+      ...CLIENT_DISCOVERY_FLAG_SPECS,
+    },
+  });
   const { values, positionals } = parsed;
   const logFlags = parseLogFlags(values);
   const base = {
