@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { resolveToken, TOKEN_ENV } from "./auth.ts";
+import { redactToken, resolveToken, TOKEN_ENV } from "./auth.ts";
 import { parseCertHash } from "./cert_hash.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
 import {
@@ -192,7 +192,9 @@ export function parseClientArgs(
   }
   if (positionals.length > 1) {
     throw new UsageError(
-      `expected one URL, got ${positionals.length}: ${positionals.join(" ")}`,
+      `expected one URL, got ${positionals.length}: ${
+        positionals.map(redactToken).join(" ")
+      }`,
     );
   }
   const url = discovery ? "" : parseServerUrl(positionals[0]);
@@ -272,12 +274,12 @@ export function parseServerUrl(text: string): string {
     url = new URL(text);
   } catch {
     throw new UsageError(
-      `not a URL: '${text}' (expected https://HOST:PORT/PATH)`,
+      `not a URL: '${redactToken(text)}' (expected https://HOST:PORT/PATH)`,
     );
   }
   if (url.protocol !== "https:") {
     throw new UsageError(
-      `WebTransport URLs start with https://, got '${text}'`,
+      `WebTransport URLs start with https://, got '${redactToken(text)}'`,
     );
   }
   if (url.username || url.password) {

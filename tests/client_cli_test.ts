@@ -133,3 +133,21 @@ Deno.test("parseServerUrl() refuses credentials in the URL", () => {
   );
   assert.equal(parseServerUrl("https://[::1]:4433/x"), "https://[::1]:4433/x");
 });
+
+Deno.test("parseClientArgs() masks a token in the URLs it refuses", () => {
+  const secret = "SEKRIT-abc123";
+  const cases: [string[], RegExp][] = [
+    [[`http://127.0.0.1:4433/pingpong?token=${secret}`], /start with https/],
+    [[`127.0.0.1:4433/pingpong?token=${secret}`], /not a URL/],
+    [[URL_, `${URL_}?token=${secret}`], /expected one URL, got 2/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseClientArgs(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, message);
+      assert.ok(!error.message.includes(secret), error.message);
+      assert.match(error.message, /\?token=\*\*\*/);
+      return true;
+    });
+  }
+});
