@@ -193,6 +193,15 @@ export class RttStats {
     this.#transmitted++;
   }
 
+  /**
+   * Takes back one ping counted by {@linkcode sent}: it was still in flight,
+   * its reply not yet due, when the run was interrupted, so it is neither
+   * answered nor lost (as ping(8) counts on Ctrl-C).
+   */
+  withdrawn(): void {
+    if (this.#transmitted > this.#received) this.#transmitted--;
+  }
+
   /** Records the round trip of one pong, in ms. */
   received(rttMs: number): void {
     this.#received++;
