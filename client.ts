@@ -128,37 +128,45 @@ async function ping(
       onReconnect: (info) => reporter.report({ type: "reconnect", ...info }),
     });
   } catch (error) {
-    if (error instanceof RangeError) {
-      throw new UsageError(error.message, { cause: error });
-    }
-    if (error instanceof SessionClosedError || error instanceof ConnectError) {
-      if (error.closeCode === CloseCode.NOT_FOUND) {
-        throw new ExitError(
-          ExitCode.USAGE,
-          `server refused path ${new URL(shownUrl).pathname}: ${
-            error.reason || "not found"
-          }`,
-        );
-      }
-      const refused = refusalMessage(error.closeCode, error.reason);
-      if (refused) {
-        throw new ExitError(ExitCode.USAGE, refused, { cause: error });
-      }
-    }
-    if (
-      error instanceof ConnectError || error instanceof SessionClosedError ||
-      error instanceof ReconnectFailedError
-    ) {
-      throw new ExitError(ExitCode.USAGE, error.message, {
-        cause: error,
-      });
-    }
-    throw error;
+    throw exitErrorFor(error, shownUrl);
   }
-  const { stats, handshakeMs } = result;
+  const { stats, handshakeMs, failure } = result;
   const summary = stats.summary();
-  reporter.report({ type: "summary", url: shownUrl, summary, handshakeMs });
+  // A run cut short still reports what it measured (as ping(8) does), then
+  // the one line that says why it ended.
+  if (!failure || summary.transmitted > 0) {
+    reporter.report({ type: "summary", url: shownUrl, summary, handshakeMs });
+  }
+  if (failure) throw exitErrorFor(failure, shownUrl);
   return summary.received === summary.transmitted ? ExitCode.OK : ExitCode.LOSS;
+}
+
+/** The one line and exit code for what ended a run early. */
+function exitErrorFor(error: unknown, url: string): unknown {
+  if (error instanceof RangeError) {
+    return new UsageError(error.message, { cause: error });
+  }
+  if (error instanceof SessionClosedError || error instanceof ConnectError) {
+    if (error.closeCode === CloseCode.NOT_FOUND) {
+      return new ExitError(
+        ExitCode.USAGE,
+        `server refused path ${new URL(url).pathname}: ${
+          error.reason || "not found"
+        }`,
+      );
+    }
+    const refused = refusalMessage(error.closeCode, error.reason);
+    if (refused) {
+      return new ExitError(ExitCode.USAGE, refused, { cause: error });
+    }
+  }
+  if (
+    error instanceof ConnectError || error instanceof SessionClosedError ||
+    error instanceof ReconnectFailedError
+  ) {
+    return new ExitError(ExitCode.USAGE, error.message, { cause: error });
+  }
+  return error;
 }
 
 function discoverRun(config: ClientConfig, signal: AbortSignal) {

@@ -154,17 +154,28 @@ export function withToken(url: string, token: string | undefined): string {
   return target.href;
 }
 
+/** A `token=` value in text that is not a URL. */
+const TOKEN_IN_TEXT = new RegExp(`([?&]${TOKEN_PARAM}=)[^&#\\s]*`, "g");
+
 /**
- * `url` with any token in its query masked, for output and logs.
+ * `url` with any token in its query masked, for output and logs. Text that
+ * does not parse as a URL (a typo being reported) has its `token=` values
+ * masked as they stand.
  *
  * @example
  * ```ts
  * import { redactToken } from "./auth.ts";
  * console.log(redactToken("https://h/pingpong?token=s3cret")); // https://h/pingpong?token=***
+ * console.log(redactToken("127.0.0.1:4433/p?token=s3cret")); // 127.0.0.1:4433/p?token=***
  * ```
  */
 export function redactToken(url: string): string {
-  const target = new URL(url);
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return url.replace(TOKEN_IN_TEXT, "$1***");
+  }
   if (!target.searchParams.has(TOKEN_PARAM)) return url;
   target.searchParams.set(TOKEN_PARAM, "***");
   // URLSearchParams would escape the mask as %2A.

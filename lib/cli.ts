@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import denoConfig from "../deno.json" with { type: "json" };
 import { LOG_FORMATS, LOG_LEVELS, setupLogging } from "./log.ts";
 
@@ -176,7 +177,8 @@ export const LOG_FLAG_HELP = [
 ];
 
 /**
- * Turns a `parseArgs` failure into a {@linkcode UsageError} that names the flag.
+ * Turns a `parseArgs` failure into a one-line {@linkcode UsageError} that
+ * names the flag.
  *
  * @example
  * ```ts
@@ -191,10 +193,82 @@ export function toUsageError(error: unknown): Error {
   if (error instanceof UsageError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-    const message = (error as Error).message.replace(/\. To specify.*$/s, "");
-    return new UsageError(message, { cause: error });
+    // node:util spreads an ambiguous value over three lines ("...ambiguous.\n
+    // Did you forget...?\nTo specify ... use '--x=-XYZ'."): keep the first
+    // line and the way out.
+    const text = (error as Error).message;
+    const escape = text.match(/starting with a dash use ('[^']+')/)?.[1];
+    const first = oneLine(text).replace(/\.$/, "");
+    return new UsageError(
+      escape
+        ? `${first}: for a value starting with a dash write ${escape}`
+        : first,
+      { cause: error },
+    );
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** A negative number, which node:util would take for a flag. */
+const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
+
+/**
+ * `parseArgs` for the CLIs: a negative number after a flag that takes a
+ * value is that flag's value (`--count -1`, `-c -5`), so the flag's own check
+ * can say what is allowed ("--count must be at least 1") instead of
+ * node:util calling the value ambiguous; and any failure is a one-line
+ * {@linkcode UsageError}.
+ *
+ * @throws {UsageError} for an unknown flag, a missing value, a stray argument.
+ * @example
+ * ```ts
+ * import { parseFlags } from "./cli.ts";
+ * const { values } = parseFlags({
+ *   args: ["-c", "-5"],
+ *   options: { count: { type: "string", short: "c" } },
+ * });
+ * console.log(values.count); // -5
+ * ```
+ */
+export function parseFlags<T extends ParseArgsConfig>(
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  const args = config.args ?? [];
+  const options = config.options ?? {};
+  const takesValue = (arg: string): string | undefined => {
+    const name = arg.startsWith("--")
+      ? arg.slice(2)
+      : Object.keys(options).find((key) =>
+        arg.length === 2 && options[key].short === arg[1]
+      );
+    return name !== undefined && !name.includes("=") &&
+        options[name]?.type === "string"
+      ? name
+      : undefined;
+  };
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      joined.push(...args.slice(i));
+      break;
+    }
+    const name = arg.startsWith("-") ? takesValue(arg) : undefined;
+    const next = args[i + 1];
+    if (
+      name !== undefined && next !== undefined && NEGATIVE_NUMBER.test(next)
+    ) {
+      joined.push(`--${name}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  try {
+    return parseArgs({ ...config, args: joined } as T);
+  } catch (error) {
+    throw toUsageError(error);
+  }
 }
 
 /** How {@linkcode runMain} reports. */
@@ -235,7 +309,7 @@ export async function runMain(
     const err = error instanceof Error ? error : new Error(String(error));
     if (io.debug && err.stack) io.error(err.stack);
     if (err instanceof UsageError) {
-      io.error(`${name}: ${err.message} (see --help)`);
+      io.error(`${name}: ${oneLine(err.message)} (see --help)`);
       return ExitCode.USAGE;
     }
     io.error(`${name}: ${oneLine(err.message)}`);

@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { resolveToken, TOKEN_ENV } from "./auth.ts";
+import { redactToken, resolveToken, TOKEN_ENV } from "./auth.ts";
 import { parseCertHash } from "./cert_hash.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
 import {
@@ -12,9 +11,9 @@ import {
   LOG_FLAG_SPECS,
   type LogFlags,
   parseChoice,
+  parseFlags,
   parseLogFlags,
   parseNumber,
-  toUsageError,
   UsageError,
 } from "./cli.ts";
 import {
@@ -139,36 +138,31 @@ export function parseClientArgs(
   args: string[],
   env: Readonly<Record<string, string | undefined>> = {},
 ): ClientConfig {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        count: { type: "string", short: "c" },
-        interval: { type: "string", short: "i" },
-        size: { type: "string", short: "s" },
-        timeout: { type: "string", short: "W" },
-        mode: { type: "string", short: "m" },
-        "cert-hash": { type: "string" },
-        token: { type: "string" },
-        json: { type: "boolean", default: false },
-        "no-reconnect": { type: "boolean", default: false },
-        "max-retries": { type: "string" },
-        "retry-max-delay": { type: "string" },
-        "dead-after": { type: "string" },
-        transport: { type: "string", short: "t" },
-        echo: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-        version: { type: "boolean", short: "V", default: false },
-        ...LOG_FLAG_SPECS,
-        ...CLIENT_DISCOVERY_FLAG_SPECS,
-      },
-    });
-  } catch (error) {
-    throw toUsageError(error);
-  }
+  const parsed = parseFlags({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      count: { type: "string", short: "c" },
+      interval: { type: "string", short: "i" },
+      size: { type: "string", short: "s" },
+      timeout: { type: "string", short: "W" },
+      mode: { type: "string", short: "m" },
+      "cert-hash": { type: "string" },
+      token: { type: "string" },
+      json: { type: "boolean", default: false },
+      "no-reconnect": { type: "boolean", default: false },
+      "max-retries": { type: "string" },
+      "retry-max-delay": { type: "string" },
+      "dead-after": { type: "string" },
+      transport: { type: "string", short: "t" },
+      echo: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+      version: { type: "boolean", short: "V", default: false },
+      ...LOG_FLAG_SPECS,
+      ...CLIENT_DISCOVERY_FLAG_SPECS,
+    },
+  });
   const { values, positionals } = parsed;
   const logFlags = parseLogFlags(values);
   const base = {
@@ -198,7 +192,9 @@ export function parseClientArgs(
   }
   if (positionals.length > 1) {
     throw new UsageError(
-      `expected one URL, got ${positionals.length}: ${positionals.join(" ")}`,
+      `expected one URL, got ${positionals.length}: ${
+        positionals.map(redactToken).join(" ")
+      }`,
     );
   }
   const url = discovery ? "" : parseServerUrl(positionals[0]);
@@ -278,12 +274,12 @@ export function parseServerUrl(text: string): string {
     url = new URL(text);
   } catch {
     throw new UsageError(
-      `not a URL: '${text}' (expected https://HOST:PORT/PATH)`,
+      `not a URL: '${redactToken(text)}' (expected https://HOST:PORT/PATH)`,
     );
   }
   if (url.protocol !== "https:") {
     throw new UsageError(
-      `WebTransport URLs start with https://, got '${text}'`,
+      `WebTransport URLs start with https://, got '${redactToken(text)}'`,
     );
   }
   if (url.username || url.password) {

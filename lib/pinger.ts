@@ -68,12 +68,19 @@ export class SessionClosedError extends Error {
 export interface PingEvents {
   /** Ping `seq` was handed to the transport. */
   onSend?(seq: number): void;
+  /** A keep-alive probe (see `keepAliveMs`) was handed to the transport. */
+  onProbe?(): void;
   /** A pong arrived for `seq` after `rttMs`; `bytes` is its size. */
   onReply?(seq: number, rttMs: number, bytes: number): void;
   /** No pong for `seq` within the timeout. */
   onTimeout?(seq: number): void;
   /** The server sent an ERROR. */
   onError?(code: number, reason: string): void;
+  /**
+   * Something came from the server (a pong, even a late one or a probe's, an
+   * ERROR): proof that the path is alive.
+   */
+  onAlive?(): void;
 }
 
 /** Options of {@linkcode runPings}. */
@@ -115,12 +122,30 @@ export interface PingOptions extends PingEvents {
    */
   firstSeq?: number;
   /**
-   * Ends the run (like Ctrl-C): no more pings are sent, and the ones in
-   * flight are counted as lost.
+   * Interrupts the run (Ctrl-C): no more pings are sent. A ping in flight
+   * whose reply is not yet due (its timeout has not expired) is neither
+   * answered nor lost: it is taken back from the transmitted count, as
+   * ping(8) counts on an interrupt. One past its timeout is lost.
    *
    * @default {undefined}
    */
   signal?: AbortSignal;
+  /**
+   * Ends the run because the caller gave the path up (it looks dead): no more
+   * pings are sent, and every ping in flight is lost, reported through
+   * `onTimeout` (as it is when the session ends).
+   *
+   * @default {undefined}
+   */
+  abandon?: AbortSignal;
+  /**
+   * When nothing was sent for this long, send a probe: a PING with seq 0,
+   * not counted, whose reply only reports through `onAlive`. Lets a caller
+   * tell a dead path from a quiet one when pings are far apart.
+   *
+   * @default {Infinity} (no probes)
+   */
+  keepAliveMs?: number;
   /**
    * Statistics to add to; pass one object across reconnects.
    *
@@ -216,6 +241,7 @@ export async function runPings(
     }
   };
   const receive: Receive = (message, bytes) => {
+    options.onAlive?.();
     if (message.type === (echo ? MessageType.PING : MessageType.PONG)) {
       const entry = pending.get(message.seq);
       if (!entry) return; // late or duplicate: already counted as lost
@@ -251,10 +277,15 @@ export async function runPings(
     },
   );
 
+  const abandon = options.abandon;
+  const stopped = () => signal?.aborted || abandon?.aborted || lost;
+  let onStop: () => void = () => {};
   const aborted = new Promise<void>((resolve) => {
-    if (signal?.aborted) resolve();
-    signal?.addEventListener("abort", () => resolve(), { once: true });
+    onStop = resolve;
+    if (signal?.aborted || abandon?.aborted) resolve();
   });
+  signal?.addEventListener("abort", onStop, { once: true });
+  abandon?.addEventListener("abort", onStop, { once: true });
   const stop = Promise.race([aborted, sessionLost]);
   // Whatever the loop awaits registers its resolve here, so stopping wakes
   // it: one reaction on `stop` per run, not a Promise.race per ping or sleep
@@ -276,9 +307,19 @@ export async function runPings(
   }
   const firstSeq = options.firstSeq ?? 1;
   const started = now();
+  let lastSentAt = started;
+  const keepAliveMs = options.keepAliveMs ?? Infinity;
+  const probeTimer = Number.isFinite(keepAliveMs)
+    ? setInterval(() => {
+      if (now() - lastSentAt < keepAliveMs) return;
+      lastSentAt = now();
+      sendProbe(channel, mode);
+      options.onProbe?.();
+    }, Math.max(1, keepAliveMs / 2))
+    : undefined;
   try {
     for (let i = 0; i < count; i++) {
-      if (signal?.aborted || lost) break;
+      if (stopped()) break;
       if (i > 0 && intervalMs > 0) {
         const wait = started + i * intervalMs - now();
         if (wait > 0) {
@@ -288,7 +329,7 @@ export async function runPings(
             timer = setTimeout(resolve, wait);
           });
           clearTimeout(timer);
-          if (signal?.aborted || lost) break;
+          if (stopped()) break;
         }
       }
       const seq = firstSeq + i;
@@ -309,6 +350,7 @@ export async function runPings(
         wake = resolve;
       });
       lossTimer ??= setTimeout(expire, timeoutMs);
+      lastSentAt = now();
       stats.sent();
       options.onSend?.(seq);
       channel.send(seq, bytes).catch((error) => {
@@ -320,7 +362,7 @@ export async function runPings(
       if (intervalMs === 0) await settled;
     }
     // Like ping(8): wait for the last replies, each bounded by its timeout.
-    if (!signal?.aborted && !lost && pending.size > 0) {
+    if (!stopped() && pending.size > 0) {
       await new Promise<void>((resolve) => {
         drained = resolve;
         wake = resolve;
@@ -328,11 +370,35 @@ export async function runPings(
     }
   } finally {
     clearTimeout(lossTimer);
+    clearInterval(probeTimer);
+    signal?.removeEventListener("abort", onStop);
+    abandon?.removeEventListener("abort", onStop);
+    // The pings still in flight. Interrupted: one whose reply is not yet due
+    // is taken back, one past its timeout is lost. The path given up or the
+    // session ended: each is lost, and reported so the lines add up.
+    const t = performance.now();
+    const interrupted = signal?.aborted === true;
+    for (const [seq, entry] of pending) {
+      if (interrupted && entry.deadline > t) stats.withdrawn();
+      else options.onTimeout?.(seq);
+    }
     pending.clear();
     await channel.close().catch(() => {});
   }
   if (lost && !signal?.aborted) throw lost;
   return stats;
+}
+
+/** A keep-alive: a PING with seq 0 (never a counted ping's), header only. */
+function sendProbe(channel: Channel, mode: Mode): void {
+  const probe = makePing(0, Date.now(), PING_HEADER_SIZE);
+  probe.flags = mode === "stream-per-ping" ? Flag.FINAL : 0;
+  const bytes = mode === "datagram" ? encodeMessage(probe) : encodeFrame(probe);
+  channel.send(0, bytes).catch((error) => {
+    log.debug("send of a keep-alive failed: {error}", {
+      error: String(error),
+    });
+  });
 }
 
 function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -13,7 +13,12 @@ import {
   runPings,
   SessionClosedError,
 } from "./pinger.ts";
-import { CircuitBreaker, retry, RetryExhaustedError } from "./retry.ts";
+import {
+  CircuitBreaker,
+  retry,
+  RetryExhaustedError,
+  type RetryOptions,
+} from "./retry.ts";
 import { RttStats } from "./stats.ts";
 import {
   type ConnectedSession,
@@ -22,6 +27,7 @@ import {
 } from "./transport.ts";
 import {
   connectTransport,
+  type ConnectTransportOptions,
   type Transport,
   type TransportChoice,
   type TransportSession,
@@ -86,7 +92,8 @@ export interface ReconnectPolicy {
    */
   maxElapsedMs?: number;
   /**
-   * With pings outstanding, no pong for this long means the path is dead, ms.
+   * With pings outstanding, nothing from the server for this long since its
+   * last sign of life means the path is dead, ms.
    *
    * @default {3000}
    */
@@ -100,45 +107,72 @@ export interface ReconnectPolicy {
 }
 
 /**
- * Notices a dead path: pings are outstanding and none was answered for
- * `deadAfterMs` since the first of them was sent. Pure; the caller passes
- * the time.
+ * Notices a dead path: something was sent since the server's last sign of
+ * life (a pong, a probe's reply), and that sign of life is `deadAfterMs`
+ * old. Counting from the last sign of life rather than from the first
+ * unanswered ping bounds detection by `deadAfterMs` after the failure,
+ * whatever the interval, provided something is sent in between (see
+ * {@linkcode keepAliveFor}). Pure; the caller passes the time.
  *
  * @example
  * ```ts
  * import { DeadPathDetector } from "./reconnect.ts";
- * const detector = new DeadPathDetector(3000);
- * detector.sent(0);
- * detector.sent(1000);
- * console.log(detector.isDead(2999), detector.isDead(3000)); // false true
- * detector.replied();
- * console.log(detector.isDead(9999)); // false
+ * const detector = new DeadPathDetector(3000, 0); // session ready at 0
+ * detector.alive(500); // a pong
+ * detector.sent(2500); // a ping, never answered
+ * console.log(detector.isDead(3499), detector.isDead(3500)); // false true
+ * detector.alive(3600);
+ * console.log(detector.isDead(9999)); // false: nothing sent since
  * ```
  */
 export class DeadPathDetector {
   readonly #deadAfterMs: number;
-  #firstUnansweredAt: number | undefined;
+  #aliveAt: number;
+  #sentAt = -Infinity;
 
-  /** @param deadAfterMs Silence, with pings outstanding, that means dead. */
-  constructor(deadAfterMs: number) {
+  /**
+   * @param deadAfterMs Silence, with something sent, that means dead.
+   * @param readyAt When the session became ready: its first sign of life.
+   */
+  constructor(deadAfterMs: number, readyAt: number) {
     this.#deadAfterMs = deadAfterMs;
+    this.#aliveAt = readyAt;
   }
 
-  /** A ping went out at `at`. */
+  /** A ping or probe went out at `at`. */
   sent(at: number): void {
-    this.#firstUnansweredAt ??= at;
+    this.#sentAt = Math.max(this.#sentAt, at);
   }
 
-  /** A pong came back: the path is alive, nothing is outstanding before now. */
-  replied(): void {
-    this.#firstUnansweredAt = undefined;
+  /** Something came from the server at `at`: the path was alive then. */
+  alive(at: number): void {
+    this.#aliveAt = Math.max(this.#aliveAt, at);
   }
 
   /** Whether the path counts as dead at `at`. */
   isDead(at: number): boolean {
-    return this.#firstUnansweredAt !== undefined &&
-      at - this.#firstUnansweredAt >= this.#deadAfterMs;
+    return this.#sentAt >= this.#aliveAt &&
+      at - this.#aliveAt >= this.#deadAfterMs;
   }
+}
+
+/**
+ * The keep-alive period for pings `intervalMs` apart: with pings at least a
+ * third of `deadAfterMs` apart, a probe after that much quiet, so that the
+ * server shows a sign of life often enough for a {@linkcode DeadPathDetector}
+ * to tell a dead path within `deadAfterMs` and a live one with round trips up
+ * to ~2/3 of it never to look dead. Closer pings are probes enough:
+ * `Infinity`.
+ *
+ * @example
+ * ```ts
+ * import { keepAliveFor } from "./reconnect.ts";
+ * console.log(keepAliveFor(1000, 3000), keepAliveFor(2500, 3000)); // Infinity 1000
+ * ```
+ */
+export function keepAliveFor(intervalMs: number, deadAfterMs: number): number {
+  const period = deadAfterMs / 3;
+  return intervalMs > period ? period : Infinity;
 }
 
 /** What the client reports once a lost session is replaced. */
@@ -247,6 +281,21 @@ export interface ReconnectOptions extends
    * @default {Math.random}
    */
   random?: () => number;
+  /**
+   * Waits between reconnect attempts (a test passes one that records).
+   *
+   * @default {abortableSleep}
+   */
+  sleep?: RetryOptions["sleep"];
+  /**
+   * Opens one session (a test passes one that fails on cue).
+   *
+   * @default {connectTransport}
+   */
+  connect?: (
+    url: string,
+    options: ConnectTransportOptions,
+  ) => Promise<TransportSession>;
 }
 
 /** What a run ends with. */
@@ -257,25 +306,39 @@ export interface ReconnectResult {
   handshakeMs: number;
   /** Outages recovered from. */
   reconnects: number;
+  /**
+   * Why the run ended before its count once the first session was up: a
+   * session lost with reconnecting off, a refusal (path, token,
+   * certificate), or an outage that outlasted the retry policy
+   * ({@linkcode ReconnectFailedError}). `undefined` when the run finished or
+   * was interrupted. Either way `stats` holds the run so far.
+   */
+  failure?: Error;
 }
 
 type SessionOutcome =
   | { kind: "done" }
-  | { kind: "lost"; reason: string; goingAway: boolean; lastSentAt: number };
+  | {
+    kind: "lost";
+    reason: string;
+    goingAway: boolean;
+    lastSentAt: number;
+    error?: unknown;
+  };
 
 /**
  * Pings `options.url` until `count` pings are done or `signal` aborts,
  * reconnecting whenever a session is lost.
  *
  * The first connection is not retried unless `retryFirst` asks: a server
- * that is not there at start is a usage problem, reported at once.
+ * that is not there at start is a usage problem, reported at once. Once a
+ * session is up, a failure ends the run with the statistics so far, in
+ * {@linkcode ReconnectResult.failure}.
  *
- * @throws {ConnectError} when the first connection fails, or a reconnect
- * meets an error that will not heal (certificate).
- * @throws {SessionClosedError} when the server refuses the path (404), or a
- * session is lost with reconnecting off.
- * @throws {ReconnectFailedError} when an outage (or, with `retryFirst`, the
- * first connection) outlasts the retry policy.
+ * @throws {ConnectError} when the first connection fails.
+ * @throws {ReconnectFailedError} when, with `retryFirst`, the first
+ * connection outlasts the retry policy.
+ * @throws {RangeError} when the size does not fit the path's datagrams.
  * @example
  * ```ts ignore
  * import { pingWithReconnect } from "./reconnect.ts";
@@ -300,8 +363,9 @@ export async function pingWithReconnect(
     ...(options.servers ?? []),
   ];
   let current = 0;
+  const connectTo = options.connect ?? connectTransport;
   const connect = () =>
-    connectTransport(servers[current].url, {
+    connectTo(servers[current].url, {
       transport: options.transport,
       certHash: servers[current].certHash,
       timeoutMs: options.connectTimeoutMs,
@@ -321,6 +385,7 @@ export async function pingWithReconnect(
       breaker,
       signal,
       random: options.random,
+      sleep: options.sleep,
     })
     : await connect();
   options.onConnected?.(
@@ -330,12 +395,25 @@ export async function pingWithReconnect(
   );
   let session: WebTransport | undefined = first.session;
   let reconnects = 0;
+  const result = (failure?: Error): ReconnectResult => ({
+    stats,
+    handshakeMs: first.handshakeMs,
+    reconnects,
+    failure,
+  });
   while (session) {
-    const outcome = await _runSession(session, stats, options, policy, count);
+    let outcome: SessionOutcome;
+    try {
+      outcome = await _runSession(session, stats, options, policy, count);
+    } catch (error) {
+      await closeSession(session);
+      if (error instanceof RangeError) throw error;
+      return result(error instanceof Error ? error : new Error(String(error)));
+    }
     await closeSession(session);
     session = undefined;
     if (outcome.kind === "done" || signal?.aborted) break;
-    if (!policy.enabled) throw outcome.error;
+    if (!policy.enabled) return result(outcome.error as Error);
     options.onDisconnect?.(outcome.reason);
     const lostAt = performance.now();
     let attempts = 0;
@@ -364,18 +442,21 @@ export async function pingWithReconnect(
         breaker,
         signal,
         random: options.random,
+        sleep: options.sleep,
       });
     } catch (error) {
       if (signal?.aborted) break;
       if (error instanceof RetryExhaustedError) {
-        throw new ReconnectFailedError(
-          `lost ${
-            new URL(servers[current].url).host
-          } (${outcome.reason}); ${error.message}`,
-          { cause: error },
+        return result(
+          new ReconnectFailedError(
+            `lost ${
+              new URL(servers[current].url).host
+            } (${outcome.reason}); ${error.message}`,
+            { cause: error },
+          ),
         );
       }
-      throw error;
+      return result(error instanceof Error ? error : new Error(String(error)));
     }
     session = next.session;
     reconnects++;
@@ -399,7 +480,7 @@ export async function pingWithReconnect(
       break;
     }
   }
-  return { stats, handshakeMs: first.handshakeMs, reconnects };
+  return result();
 }
 
 /**
@@ -415,6 +496,7 @@ async function _connectFirst(
     breaker: CircuitBreaker;
     signal: AbortSignal | undefined;
     random: (() => number) | undefined;
+    sleep: RetryOptions["sleep"];
   },
 ): Promise<TransportSession> {
   const { policy, signal } = options;
@@ -445,6 +527,7 @@ async function _connectFirst(
       breaker: options.breaker,
       signal,
       random: options.random,
+      sleep: options.sleep,
     });
   } catch (error) {
     if (signal?.aborted && !(error instanceof ConnectError)) {
@@ -502,21 +585,19 @@ async function _runSession(
   options: ReconnectOptions,
   policy: Required<ReconnectPolicy>,
   count: number,
-): Promise<SessionOutcome & { error?: unknown }> {
-  const local = new AbortController();
-  const onAbort = () => local.abort();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  const detector = new DeadPathDetector(policy.deadAfterMs);
+): Promise<SessionOutcome> {
+  const giveUp = new AbortController();
+  const detector = new DeadPathDetector(
+    policy.deadAfterMs,
+    performance.now(),
+  );
   let lastSentAt = performance.now();
-  let dead = false;
   // Without reconnecting there is nothing to gain from calling a path dead:
   // like ping(8), the run just counts the losses.
   const watch = policy.enabled
     ? setInterval(() => {
-      if (!detector.isDead(performance.now())) return;
-      dead = true;
-      local.abort();
-    }, Math.max(10, Math.min(250, policy.deadAfterMs / 10)))
+      if (detector.isDead(performance.now())) giveUp.abort();
+    }, Math.max(10, Math.min(100, policy.deadAfterMs / 30)))
     : undefined;
   try {
     await runPings(session, {
@@ -527,17 +608,20 @@ async function _runSession(
       size: options.size,
       timeoutMs: options.timeoutMs,
       echo: options.echo,
-      signal: local.signal,
+      signal: options.signal,
+      abandon: giveUp.signal,
+      keepAliveMs: policy.enabled
+        ? keepAliveFor(options.intervalMs ?? 1000, policy.deadAfterMs)
+        : Infinity,
       stats,
       onSend: (seq) => {
         lastSentAt = performance.now();
         detector.sent(lastSentAt);
         options.onSend?.(seq);
       },
-      onReply: (seq, rttMs, bytes) => {
-        detector.replied();
-        options.onReply?.(seq, rttMs, bytes);
-      },
+      onProbe: () => detector.sent(performance.now()),
+      onAlive: () => detector.alive(performance.now()),
+      onReply: options.onReply,
       onTimeout: options.onTimeout,
       onError: options.onError,
     });
@@ -555,9 +639,8 @@ async function _runSession(
     };
   } finally {
     clearInterval(watch);
-    options.signal?.removeEventListener("abort", onAbort);
   }
-  if (dead && !options.signal?.aborted) {
+  if (giveUp.signal.aborted && !options.signal?.aborted) {
     return {
       kind: "lost",
       reason: `no pong for ${formatSeconds(policy.deadAfterMs)}`,

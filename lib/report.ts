@@ -60,8 +60,26 @@ function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-function lossPercent(loss: number): string {
-  return `${Number((loss * 100).toFixed(1))}%`;
+/**
+ * Loss as ping(8) shows it, to one decimal, except that a loss never reads
+ * as 0% and a reply never as 100%: 1 lost in 3390 is `<0.1%`.
+ *
+ * @example
+ * ```ts
+ * import { lossPercent } from "./report.ts";
+ * console.log(lossPercent(1 / 3), lossPercent(1 / 3390)); // 33.3% <0.1%
+ * ```
+ */
+export function lossPercent(loss: number): string {
+  const shown = Number((loss * 100).toFixed(1));
+  if (loss > 0 && shown === 0) return "<0.1%";
+  if (loss < 1 && shown === 100) return ">99.9%";
+  return `${shown}%`;
+}
+
+/** A loss fraction to 4 significant digits: never 0 when a ping was lost. */
+function lossFraction(loss: number): number {
+  return Number(loss.toPrecision(4));
 }
 
 /**
@@ -181,7 +199,7 @@ export function formatJson(event: ReportEvent): string {
         type: "summary",
         transmitted: summary.transmitted,
         received: summary.received,
-        loss: Math.round(summary.loss * 10_000) / 10_000,
+        loss: lossFraction(summary.loss),
         rtt_ms: r
           ? {
             min: round3(r.min),

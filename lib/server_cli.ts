@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   LOG_FLAG_HELP,
   LOG_FLAG_SPECS,
   type LogFlags,
+  parseFlags,
   parseLogFlags,
   parseNumber,
   toUsageError,
@@ -120,7 +120,7 @@ export function parseServerArgs(
 ): ServerConfig {
   let parsed;
   try {
-    parsed = parseArgs({
+    parsed = parseFlags({
       args,
       strict: true,
       allowPositionals: false,

@@ -76,6 +76,11 @@ Deno.test("withToken() adds the token to the query and redactToken() masks it", 
     "https://h:4433/pingpong?x=1&token=***",
   );
   assert.equal(redactToken("https://h/p"), "https://h/p");
+  // Text that is not a URL (a typo being reported) is masked as it stands.
+  assert.equal(
+    redactToken("127.0.0.1:4433/p?a=1&token=s3cret&b=2"),
+    "127.0.0.1:4433/p?a=1&token=***&b=2",
+  );
 });
 
 Deno.test("resolveToken() prefers the flag, falls back to PINGPONG_TOKEN and treats empty as none", () => {

@@ -3,6 +3,7 @@ import {
   ExitCode,
   ExitError,
   oneLine,
+  parseFlags,
   parseNumber,
   runMain,
   UsageError,
@@ -74,4 +75,59 @@ Deno.test("oneLine() keeps the first line and VERSION comes from deno.json", asy
     await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
   assert.equal(VERSION, config.version);
+});
+
+Deno.test("parseFlags() takes a negative number after a flag as its value, long or short", () => {
+  const options = {
+    count: { type: "string", short: "c" },
+    json: { type: "boolean" },
+  } as const;
+  for (const args of [["--count", "-1"], ["-c", "-1"], ["--count=-1"]]) {
+    assert.equal(parseFlags({ args, options }).values.count, "-1");
+  }
+  assert.equal(
+    parseFlags({ args: ["-c", "-.5"], options }).values.count,
+    "-.5",
+  );
+  // After "--" nothing is a flag any more.
+  assert.deepEqual(
+    parseFlags({
+      args: ["--", "-c", "-1"],
+      options,
+      allowPositionals: true,
+    }).positionals,
+    ["-c", "-1"],
+  );
+});
+
+Deno.test("parseFlags() reports what is still ambiguous or unknown in one line", () => {
+  const options = { token: { type: "string" } } as const;
+  assert.throws(
+    () => parseFlags({ args: ["--token", "-abc"], options }),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(
+        error.message,
+        "Option '--token' argument is ambiguous: for a value starting with a dash write '--token=-XYZ'",
+      );
+      return true;
+    },
+  );
+  assert.throws(
+    () => parseFlags({ args: ["--nope"], options }),
+    (error: unknown) =>
+      error instanceof UsageError && !error.message.includes("\n"),
+  );
+});
+
+Deno.test("runMain() prints a usage error on one line even if its message has several", async () => {
+  const { lines, io } = capture();
+  await runMain(
+    "tool",
+    [],
+    () => Promise.reject(new UsageError("first\nsecond")),
+    1,
+    io,
+  );
+  assert.deepEqual(lines, ["tool: first (see --help)"]);
 });

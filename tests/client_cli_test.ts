@@ -60,6 +60,18 @@ Deno.test("parseClientArgs() rejects bad values with a message naming the flag",
     [["-c", "2.5", URL_], /--count must be a whole number/],
     [["-c", "x", URL_], /--count must be a whole number, got 'x'/],
     [["--interval=-1", URL_], /--interval must be from 0/],
+    // A negative value after a space is the flag's value, not a flag.
+    [["--count", "-1", URL_], /^--count must be at least 1, got '-1'$/],
+    [["-c", "-5", URL_], /^--count must be at least 1, got '-5'$/],
+    [["--size", "-1", URL_], /^--size must be from 19 to 65536, got '-1'$/],
+    [["-s", "-1", URL_], /^--size must be from 19 to 65536, got '-1'$/],
+    [["--interval", "-1", URL_], /^--interval must be from 0 to 86400/],
+    [["-i", "-0.5", URL_], /^--interval must be from 0 to 86400/],
+    [["--timeout", "-1", URL_], /^--timeout must be from 0.001 to 86400/],
+    [["-W", "-1", URL_], /^--timeout must be from 0.001 to 86400/],
+    [["--max-retries", "-1", URL_], /^--max-retries must be from 1/],
+    [["--retry-max-delay", "-1", URL_], /^--retry-max-delay must be from/],
+    [["--dead-after", "-1", URL_], /^--dead-after must be from 0.05/],
     [["-s", "10", URL_], /--size must be from 19 to 65536/],
     [["-W", "0", URL_], /--timeout must be from 0.001/],
     [
@@ -120,4 +132,22 @@ Deno.test("parseServerUrl() refuses credentials in the URL", () => {
     /user name or password/,
   );
   assert.equal(parseServerUrl("https://[::1]:4433/x"), "https://[::1]:4433/x");
+});
+
+Deno.test("parseClientArgs() masks a token in the URLs it refuses", () => {
+  const secret = "SEKRIT-abc123";
+  const cases: [string[], RegExp][] = [
+    [[`http://127.0.0.1:4433/pingpong?token=${secret}`], /start with https/],
+    [[`127.0.0.1:4433/pingpong?token=${secret}`], /not a URL/],
+    [[URL_, `${URL_}?token=${secret}`], /expected one URL, got 2/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseClientArgs(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, message);
+      assert.ok(!error.message.includes(secret), error.message);
+      assert.match(error.message, /\?token=\*\*\*/);
+      return true;
+    });
+  }
 });

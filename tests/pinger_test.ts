@@ -123,3 +123,37 @@ Deno.test("runPings() refuses a datagram size above the path's limit", async () 
     /datagram limit/,
   );
 });
+
+Deno.test("runPings() sends keep-alive probes between pings far apart, answered but not counted", async (t) => {
+  await using server = await startInProcessServer();
+  for (const mode of MODES) {
+    await t.step(mode, async () => {
+      using session = await openSession(server);
+      let alive = 0;
+      const replies: number[] = [];
+      const stats = await runPings(session, {
+        mode,
+        count: 2,
+        intervalMs: 400,
+        keepAliveMs: 50,
+        onAlive: () => alive++,
+        onReply: (seq) => replies.push(seq),
+      });
+      assert.deepEqual(replies, [1, 2]);
+      assert.equal(stats.summary().transmitted, 2);
+      // 400 ms between the pings, a probe after every 50 ms of quiet
+      // (checked every 25): several probe replies besides the 2 pongs.
+      assert.ok(alive >= 2 + 3, `${alive} messages came back`);
+    });
+  }
+  await t.step("no probes by default", async () => {
+    using session = await openSession(server);
+    let alive = 0;
+    await runPings(session, {
+      count: 2,
+      intervalMs: 200,
+      onAlive: () => alive++,
+    });
+    assert.equal(alive, 2);
+  });
+});

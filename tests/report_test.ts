@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { formatJson, formatText, Reporter } from "../lib/report.ts";
+import {
+  formatJson,
+  formatText,
+  lossPercent,
+  Reporter,
+} from "../lib/report.ts";
 import type { RunSummary } from "../lib/stats.ts";
 
 const summary: RunSummary = {
@@ -97,4 +102,37 @@ Deno.test("Reporter writes JSON lines or text lines", () => {
     seq: 1,
   });
   assert.deepEqual(lines, ['{"type":"timeout","seq":1}', "seq=1 timeout"]);
+});
+
+Deno.test("the loss never reads 0% when a ping was lost, nor 100% when one was answered", () => {
+  assert.equal(lossPercent(0), "0%");
+  assert.equal(lossPercent(1), "100%");
+  assert.equal(lossPercent(0.1), "10%");
+  assert.equal(lossPercent(1 / 1611), "0.1%");
+  assert.equal(lossPercent(1 / 3390), "<0.1%");
+  assert.equal(lossPercent(3389 / 3390), ">99.9%");
+  const lines = formatText({
+    type: "summary",
+    url: "u",
+    summary: {
+      transmitted: 3390,
+      received: 3389,
+      loss: 1 / 3390,
+      rtt: undefined,
+    },
+    handshakeMs: undefined,
+  });
+  assert.equal(lines[2], "3390 transmitted, 3389 received, <0.1% loss");
+  const parsed = JSON.parse(formatJson({
+    type: "summary",
+    url: "u",
+    summary: {
+      transmitted: 30_000,
+      received: 29_999,
+      loss: 1 / 30_000,
+      rtt: undefined,
+    },
+    handshakeMs: undefined,
+  }));
+  assert.equal(parsed.loss, 0.00003333);
 });

@@ -41,6 +41,11 @@ Deno.test("parseServerArgs() rejects bad values with a message naming the flag",
   const cases: [string[], RegExp][] = [
     [["--port", "65536"], /--port must be from 0 to 65535/],
     [["--port", "http"], /--port must be a whole number/],
+    // A negative value after a space is the flag's value, not a flag.
+    [["--port", "-1"], /^--port must be from 0 to 65535, got '-1'$/],
+    [["-p", "-1"], /^--port must be from 0 to 65535, got '-1'$/],
+    [["--drain-timeout", "-1"], /^--drain-timeout must be from 0 to 3600/],
+    [["--health-port", "-1"], /^--health-port must be from 0 to 65535/],
     [["--path", "pingpong"], /--path must start with \//],
     [["--path", "/a b"], /--path must start with \//],
     [["--cert", "c.pem"], /--cert and --key go together/],

@@ -83,7 +83,18 @@ Deno.test("a client whose server comes back with another certificate fails fast 
   }
 });
 
-Deno.test("--max-retries bounds an outage: exit 2 with one line once the attempts are spent", async () => {
+/** The lines of a text summary at the end of `stdout`, as ping(8) prints it. */
+function assertTextSummary(stdout: string[]): void {
+  const at = stdout.findIndex((line) => / ping statistics ---$/.test(line));
+  assert.ok(at > 0, `no statistics in:\n${stdout.join("\n")}`);
+  assert.match(
+    stdout[at + 1],
+    /^(\d+) transmitted, (\d+) received, [<>\d.]+% loss$/,
+  );
+  assert.match(stdout[at + 2], /^rtt min\/avg\/max\/mdev = /);
+}
+
+Deno.test("--max-retries bounds an outage: the statistics, then exit 2 with one line once the attempts are spent", async () => {
   const server = await startServer();
   try {
     await using client = spawnClient([
@@ -107,34 +118,58 @@ Deno.test("--max-retries bounds an outage: exit 2 with one line once the attempt
       client.stderr.at(-1)!,
       /^pingpong-client: lost 127\.0\.0\.1:\d+ \(no pong for 3 s\); gave up after 2 attempts in [\d.]+ s: (HTTP\/3: )?no answer from/,
     );
+    assertTextSummary(client.stdout);
     assert.ok(elapsedMs < 30_000);
   } finally {
     await server.stop("SIGKILL");
   }
 });
 
-Deno.test("--no-reconnect ends the run with exit 2 when the server goes away", async () => {
-  const server = await startServer();
-  try {
-    await using client = spawnClient([
-      server.url,
-      "--cert-hash",
-      server.certHash,
-      "-i",
-      "0.05",
-      "--no-reconnect",
-    ]);
-    await client.waitForLine(/^seq=3 /);
-    await server.stop("SIGTERM");
-    const { code } = await client.exited;
-    assert.equal(code, 2);
-    assert.match(
-      client.stderr.at(-1)!,
-      /session closed by server with code 1001/,
-    );
-    assert.ok(!client.stdout.some((line) => line.startsWith("reconnected")));
-  } finally {
-    await server.stop("SIGKILL");
+Deno.test("--no-reconnect ends the run with its statistics and exit 2 when the server goes away", async (t) => {
+  for (const json of [false, true]) {
+    await t.step(json ? "--json" : "text", async () => {
+      const server = await startServer();
+      try {
+        await using client = spawnClient([
+          server.url,
+          "--cert-hash",
+          server.certHash,
+          "-i",
+          "0.05",
+          "--no-reconnect",
+          ...(json ? ["--json"] : []),
+        ]);
+        await client.waitForLine(json ? /"type":"pong","seq":8,/ : /^seq=8 /);
+        await server.stop("SIGTERM");
+        const { code } = await client.exited;
+        assert.equal(code, 2);
+        assert.equal(client.stderr.length, 1, client.stderr.join("\n"));
+        assert.match(
+          client.stderr[0],
+          /^pingpong-client: session closed by server with code 1001/,
+        );
+        if (json) {
+          const events = jsonLines(client.stdout.join("\n"));
+          const summary = events.at(-1)!;
+          assert.equal(summary.type, "summary");
+          const pongs = events.filter((event) => event.type === "pong");
+          const lost = events.filter((event) => event.type === "timeout");
+          assert.ok(pongs.length >= 8);
+          assert.equal(summary.received, pongs.length);
+          // Every ping is answered or reported lost, the ones in flight at
+          // the going-away included.
+          assert.equal(summary.transmitted, pongs.length + lost.length);
+          assert.ok(!events.some((event) => event.type === "reconnect"));
+        } else {
+          assertTextSummary(client.stdout);
+          assert.ok(
+            !client.stdout.some((line) => line.startsWith("reconnected")),
+          );
+        }
+      } finally {
+        await server.stop("SIGKILL");
+      }
+    });
   }
 });
 
