@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { generateCertificate } from "../../lib/certificates.ts";
 import { TextLineStream } from "../../lib/text_lines.ts";
+import { CHROMIUM_PATH } from "../support/chromium.ts";
 import { rootPath, runCommand } from "../support/processes.ts";
 
 /** The aioquic release the Python peer is pinned to. */
@@ -92,12 +93,10 @@ export async function ensureWtransportPeer(): Promise<string> {
   return `${target}/release/wtransport_peer`;
 }
 
-/** Where Debian's chromium lives. */
-export const CHROMIUM_PATH = "/usr/bin/chromium";
-
 /**
- * Debian's chromium, installed with apt-get if missing (never a browser
- * download of playwright's own).
+ * Debian's chromium at {@linkcode CHROMIUM_PATH}, installed with apt-get if
+ * missing (never a browser download of playwright's own); start it with
+ * `launchChromium` (tests/support/chromium.ts).
  *
  * @returns its path.
  */

@@ -6,7 +6,9 @@ server), for pingpong's interop tests.
 Serves /echo in the manner of the GoogleChrome WebTransport samples: a
 bidirectional stream echoes its bytes on itself, a unidirectional stream is
 answered on a new one once it ends, every datagram is returned. Binds
-127.0.0.1 on a free port and prints `listening on PORT`.
+127.0.0.1 on a free port and prints `listening on PORT`. On stderr, each
+unidirectional stream echoed is logged with the ids of the QPACK encoder and
+decoder streams its peer had opened (`None` for none).
 """
 
 import asyncio
@@ -77,6 +79,15 @@ class EchoProtocol(QuicConnectionProtocol):
                     self._quic.stop_stream(event.stream_id, 0)
                 elif event.stream_ended:
                     data = self._uni.pop(event.stream_id)
+                    # Which HTTP/3 streams the peer opened before this one,
+                    # for the tests (Deno 2.9.6 stalls behind QPACK ones).
+                    print(
+                        "uni stream after peer QPACK streams:"
+                        f" encoder {self._http._peer_encoder_stream_id},"
+                        f" decoder {self._http._peer_decoder_stream_id}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     reply = self._http.create_webtransport_stream(
                         event.session_id, is_unidirectional=True
                     )

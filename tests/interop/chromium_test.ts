@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { CHROMIUM_ARGS } from "../support/chromium.ts";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../support/chromium.ts";
 import {
   decodeMessage,
   encodeFrame,
@@ -123,7 +122,7 @@ function hexBytes(hex: string): number[] {
 }
 
 Deno.test("headless Chromium exchanges stream and datagram messages with server.ts on /pingpong and /echo", async (t) => {
-  const executablePath = await ensureChromium();
+  await ensureChromium();
   await using server = await startServer();
   // WebTransport needs a secure context: a page from http://127.0.0.1 is one.
   await using origin = Deno.serve(
@@ -133,112 +132,112 @@ Deno.test("headless Chromium exchanges stream and datagram messages with server.
         headers: { "content-type": "text/html" },
       }),
   );
-  const userDataDir = await Deno.makeTempDir({ prefix: "pingpong-chromium-" });
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: [...CHROMIUM_ARGS],
-  });
-  try {
-    const page = context.pages()[0] ?? await context.newPage();
-    await page.goto(`http://127.0.0.1:${origin.addr.port}/`);
-    const hash = hexBytes(server.certHash);
+  await using context = await launchChromium();
+  const page = context.pages()[0] ?? await context.newPage();
+  await page.goto(`http://127.0.0.1:${origin.addr.port}/`);
+  const hash = hexBytes(server.certHash);
 
-    await t.step(
-      "/pingpong: PONGs for 10 framed PINGs on a stream and 5 datagram PINGs",
-      async () => {
-        const pings = Array.from(
-          { length: 10 },
-          (_, i) => makePing(i + 1, Date.now(), 64),
-        );
-        const frames = pings.flatMap((ping) => [...encodeFrame(ping)]);
-        const datagrams = Array.from(
-          { length: 5 },
-          (_, i) => [...encodeMessage(makePing(100 + i, Date.now(), 64))],
-        );
-        const result = await page.evaluate(exchangeInPage, {
-          url: server.url,
-          hash,
-          streamBytes: frames,
-          expectStream: frames.length,
-          uniBytes: null,
-          datagrams,
-        });
-        const pongs = new FrameDecoder().push(new Uint8Array(result.stream));
-        assert.deepEqual(
-          pongs.map((pong) => pong.type === MessageType.PONG && pong.seq),
-          pings.map((ping) => ping.seq),
-        );
-        assert.deepEqual(
-          result.datagrams.map((bytes) => {
-            const pong = decodeMessage(new Uint8Array(bytes));
-            return pong.type === MessageType.PONG && pong.seq;
-          }),
-          [100, 101, 102, 103, 104],
-        );
-      },
-    );
+  await t.step(
+    "/pingpong: PONGs for 10 framed PINGs on a stream and 5 datagram PINGs",
+    async () => {
+      const pings = Array.from(
+        { length: 10 },
+        (_, i) => makePing(i + 1, Date.now(), 64),
+      );
+      const frames = pings.flatMap((ping) => [...encodeFrame(ping)]);
+      const datagrams = Array.from(
+        { length: 5 },
+        (_, i) => [...encodeMessage(makePing(100 + i, Date.now(), 64))],
+      );
+      const result = await page.evaluate(exchangeInPage, {
+        url: server.url,
+        hash,
+        streamBytes: frames,
+        expectStream: frames.length,
+        uniBytes: null,
+        datagrams,
+      });
+      const pongs = new FrameDecoder().push(new Uint8Array(result.stream));
+      assert.deepEqual(
+        pongs.map((pong) => pong.type === MessageType.PONG && pong.seq),
+        pings.map((ping) => ping.seq),
+      );
+      assert.deepEqual(
+        result.datagrams.map((bytes) => {
+          const pong = decodeMessage(new Uint8Array(bytes));
+          return pong.type === MessageType.PONG && pong.seq;
+        }),
+        [100, 101, 102, 103, 104],
+      );
+    },
+  );
 
-    await t.step(
-      "/echo: bidirectional bytes and datagrams echoed; Deno ends no stream (denoland/deno#36822) and never receives Chromium's unidirectional one",
-      async () => {
-        const bytes = [
-          ...new TextEncoder().encode(
-            `chromium ${Date.now()} `.padEnd(200, "x"),
-          ),
-        ];
-        const datagrams = [[1, 2, 3], [4, 5, 6, 7]];
-        const result = await page.evaluate(exchangeInPage, {
-          url: server.url.replace(/\/pingpong$/, "/echo"),
-          hash,
-          streamBytes: bytes,
-          expectStream: bytes.length,
-          uniBytes: bytes,
-          datagrams,
-        });
-        assert.deepEqual(result.stream, bytes);
-        assert.deepEqual(result.datagrams, datagrams);
-        // Chromium sent FIN on its stream; Deno sends none back.
-        assert.equal(result.streamEnded, false);
-        // Chromium's unidirectional stream never reaches Deno 2.9.6's server,
-        // so nothing comes back; wtransport's does (wtransport_test.ts), and
-        // Chromium's reaches aioquic (the control step). See README.
-        assert.deepEqual(result.uni, []);
-      },
-    );
+  await t.step(
+    "/echo: bidirectional bytes and datagrams echoed; Deno ends no stream (denoland/deno#36822) and never receives Chromium's unidirectional one",
+    async () => {
+      const bytes = [
+        ...new TextEncoder().encode(
+          `chromium ${Date.now()} `.padEnd(200, "x"),
+        ),
+      ];
+      const datagrams = [[1, 2, 3], [4, 5, 6, 7]];
+      const result = await page.evaluate(exchangeInPage, {
+        url: server.url.replace(/\/pingpong$/, "/echo"),
+        hash,
+        streamBytes: bytes,
+        expectStream: bytes.length,
+        uniBytes: bytes,
+        datagrams,
+      });
+      assert.deepEqual(result.stream, bytes);
+      assert.deepEqual(result.datagrams, datagrams);
+      // Chromium sent FIN on its stream; Deno sends none back.
+      assert.equal(result.streamEnded, false);
+      // Chromium's unidirectional stream never reaches Deno 2.9.6's server,
+      // stalled behind Chromium's QPACK encoder stream (the control step
+      // shows that stream; aioquic_test.ts the stall), so nothing comes
+      // back. See README.
+      assert.deepEqual(result.uni, []);
+    },
+  );
 
-    await t.step(
-      "control: aioquic's echo server echoes both stream kinds and ends them",
-      async () => {
-        const python = await ensureAioquic();
-        await using cert = await writeCertificate();
-        await using peer = await startPeerServer(python, [
-          rootPath("tests/interop/aioquic_echo_server.py"),
-          cert.certFile,
-          cert.keyFile,
-        ]);
-        const bytes = [
-          ...new TextEncoder().encode("chromium to aioquic".padEnd(200, "y")),
-        ];
-        const result = await page.evaluate(exchangeInPage, {
-          url: `https://127.0.0.1:${peer.port}/echo`,
-          hash: hexBytes(cert.hash),
-          streamBytes: bytes,
-          expectStream: bytes.length,
-          uniBytes: bytes,
-          datagrams: [[9, 8, 7]],
-        });
-        assert.deepEqual(result, {
-          stream: bytes,
-          streamEnded: true,
-          uni: bytes,
-          uniEnded: true,
-          datagrams: [[9, 8, 7]],
-        });
-      },
-    );
-  } finally {
-    await context.close();
-    await Deno.remove(userDataDir, { recursive: true });
-  }
+  await t.step(
+    "control: aioquic's echo server echoes both stream kinds and ends them",
+    async () => {
+      const python = await ensureAioquic();
+      await using cert = await writeCertificate();
+      await using peer = await startPeerServer(python, [
+        rootPath("tests/interop/aioquic_echo_server.py"),
+        cert.certFile,
+        cert.keyFile,
+      ]);
+      const bytes = [
+        ...new TextEncoder().encode("chromium to aioquic".padEnd(200, "y")),
+      ];
+      const result = await page.evaluate(exchangeInPage, {
+        url: `https://127.0.0.1:${peer.port}/echo`,
+        hash: hexBytes(cert.hash),
+        streamBytes: bytes,
+        expectStream: bytes.length,
+        uniBytes: bytes,
+        datagrams: [[9, 8, 7]],
+      });
+      assert.deepEqual(result, {
+        stream: bytes,
+        streamEnded: true,
+        uni: bytes,
+        uniEnded: true,
+        datagrams: [[9, 8, 7]],
+      });
+      // Chromium opened a QPACK encoder stream before its WebTransport
+      // one: what stalls Deno 2.9.6's incomingUnidirectionalStreams
+      // (aioquic_test.ts), hence the missing stream in the /echo step.
+      assert.ok(
+        peer.stderr.some((line) =>
+          /^uni stream after peer QPACK streams: encoder \d+,/.test(line)
+        ),
+        peer.stderr.join("\n"),
+      );
+    },
+  );
 });

@@ -58,6 +58,9 @@ Deno.test("a wtransport client gets every byte back from server.ts /echo, but De
         "uni 10/10 ended 0/10 FAILED",
         "datagram 10/10",
       ], result.stderr);
+      // The peer fails for those three checks and nothing else.
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.trim(), "error: 3 check(s) failed");
     },
   );
   await t.step(
