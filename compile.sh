@@ -20,7 +20,9 @@ readonly TARGETS=(
 # The least each binary needs, baked in at compile time. The server reads
 # --cert/--key files and writes --state-dir, both named by the operator, so
 # its file access cannot be narrowed to fixed paths; the client touches no
-# files. Both list network interfaces (mDNS). Neither runs programs.
+# files. Both list network interfaces (mDNS). The server reads its groups
+# (gid): a root-owned key is accepted group-readable only by a group it runs
+# in (lib/key_file.ts). Neither runs programs.
 # --no-prompt: a missing permission fails, never asks.
 readonly COMMON_FLAGS=(--unstable-net --no-prompt)
 # Build-only flags. --exclude-unused-npm: embed only the npm packages the
@@ -29,7 +31,7 @@ readonly COMMON_FLAGS=(--unstable-net --no-prompt)
 readonly BUILD_FLAGS=(--frozen --exclude-unused-npm)
 # --allow-env whole: the HTTP/2 transport's npm dependency `debug` lists the
 # environment when it loads (Object.keys(process.env)); nothing else reads it.
-readonly SERVER_PERMISSIONS=(--allow-net --allow-read --allow-write --allow-env --allow-sys=networkInterfaces,hostname)
+readonly SERVER_PERMISSIONS=(--allow-net --allow-read --allow-write --allow-env --allow-sys=networkInterfaces,hostname,gid)
 readonly CLIENT_PERMISSIONS=(--allow-net --allow-env --allow-sys=networkInterfaces)
 
 usage() {

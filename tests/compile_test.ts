@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { generateCertificate } from "../lib/certificates.ts";
+import { compiledRunFlags, compileSh, dryRun } from "./support/compile.ts";
 import {
-  type CommandResult,
   expectAllPongs,
   jsonLines,
   rootPath,
@@ -24,67 +24,6 @@ const TARGETS = [
   "aarch64-apple-darwin",
   "x86_64-pc-windows-msvc",
 ];
-
-/** Runs compile.sh to completion (the build steps take seconds each). */
-function compileSh(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<CommandResult> {
-  return runCommand("bash", [rootPath("compile.sh"), ...args], {
-    env,
-    timeoutMs: 120_000,
-  });
-}
-
-/** Flags of `deno compile` alone, which `deno run` does not take. */
-const BUILD_ONLY_FLAGS = ["--exclude-unused-npm"];
-
-/** One `deno compile` command that `--dry-run` printed. */
-interface CompileCommand {
-  entry: "server" | "client";
-  target: string;
-  output: string;
-  /** Flags other than --target and --output: what the binary carries. */
-  flags: string[];
-  /** Flags that shape the build only ({@linkcode BUILD_ONLY_FLAGS}). */
-  buildFlags: string[];
-}
-
-function parseDryRun(stdout: string): CompileCommand[] {
-  return stdout.trim().split("\n").map((line) => {
-    const words = line.split(" ");
-    assert.deepEqual(words.slice(0, 2), ["deno", "compile"], line);
-    const script = words.at(-1)!;
-    const rest = words.slice(2, -1);
-    const take = (flag: string) => {
-      const at = rest.indexOf(flag);
-      assert.ok(at >= 0, `${flag} missing in ${line}`);
-      return rest.splice(at, 2)[1];
-    };
-    const target = take("--target");
-    const output = take("--output");
-    assert.match(script, /^(server|client)\.ts$/);
-    return {
-      entry: script.replace(".ts", "") as "server" | "client",
-      target,
-      output,
-      flags: rest.filter((flag) => !BUILD_ONLY_FLAGS.includes(flag)),
-      buildFlags: rest.filter((flag) => BUILD_ONLY_FLAGS.includes(flag)),
-    };
-  });
-}
-
-async function dryRun(): Promise<CompileCommand[]> {
-  const run = await compileSh(["--dry-run"]);
-  assert.equal(run.code, 0, run.stderr);
-  return parseDryRun(run.stdout);
-}
-
-/** `deno run` flags equal to what `entry`'s binaries carry. */
-async function compiledRunFlags(entry: "server" | "client"): Promise<string[]> {
-  const command = (await dryRun()).find((c) => c.entry === entry)!;
-  return ["run", "--quiet", ...command.flags];
-}
 
 function unusedTcpPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -141,7 +80,7 @@ Deno.test("compile.sh compiles both entry points for five targets with least per
           "--allow-env",
           "--allow-net",
           "--allow-read",
-          "--allow-sys=networkInterfaces,hostname",
+          "--allow-sys=networkInterfaces,hostname,gid",
           "--allow-write",
         ]
         : [
