@@ -462,10 +462,10 @@ Deno.test("the Services, budget, autoscaler and policy select the Deployment's p
 
 Deno.test("the Dockerfile builds with compile.sh and runs the binary as non-root on the server's ports", async () => {
   const dockerfile = await Deno.readTextFile(rootPath("deploy/Dockerfile"));
-  const ciRun = await Deno.readTextFile(rootPath(".ci/run"));
+  const ciInstall = await Deno.readTextFile(rootPath(".ci/install"));
   const stages = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
   assert.equal(stages.length, 2, "build stage and run stage");
-  const denoVersion = /^DENO_VERSION=(\S+)$/m.exec(ciRun)![1];
+  const denoVersion = /^DENO_VERSION=(\S+)$/m.exec(ciInstall)![1];
   assert.ok(stages[0].endsWith(`-${denoVersion}`), stages[0]);
   assert.match(dockerfile, /^RUN \.\/compile\.sh --target host /m);
   assert.match(stages[1], /distroless.*:nonroot$/);
@@ -495,20 +495,39 @@ Deno.test("the Dockerfile builds with compile.sh and runs the binary as non-root
   }
 });
 
-Deno.test("the workflows run .ci/run, and compile.sh on a version tag", async () => {
+Deno.test("the workflows run .ci/run as root in 20 minutes, and test then compile on a version tag", async () => {
   const read = async (name: string) =>
     parseYaml(await Deno.readTextFile(rootPath(`.github/workflows/${name}`)));
   const runs = (workflow: Manifest): string[] =>
     Object.values(workflow.jobs).flatMap((job: Manifest) =>
-      job.steps.filter((step: Manifest) => step.run).map((step: Manifest) =>
-        step.run
-      )
+      (job.steps ?? []).filter((step: Manifest) => step.run).map((
+        step: Manifest,
+      ) => step.run)
     );
   const ci = await read("ci.yml");
   assert.ok(runs(ci).includes("bash .ci/run"));
   assert.ok(ci.on.pull_request !== undefined);
+  const test = ci.jobs.test;
+  // The project's CI budget.
+  assert.ok(test["timeout-minutes"] <= 20, `${test["timeout-minutes"]} min`);
+  // Root (apt-get, ip netns add) on Debian (its chromium package): a
+  // Debian container, privileged for network namespaces; GitHub's runner
+  // user is not root.
+  assert.match(test.container.image, /^debian:/);
+  assert.match(test.container.options, /--privileged/);
+  // The browser test's screenshot survives the run, failed or not.
+  const upload = test.steps.find((step: Manifest) =>
+    String(step.uses).startsWith("actions/upload-artifact@")
+  );
+  assert.ok(upload, "no upload-artifact step");
+  assert.equal(upload.if, "always()");
+  assert.equal(upload.with.path, "tests/artefacts/");
   const release = await read("release.yml");
   assert.deepEqual(release.on.push.tags, ["v*.*.*"]);
+  // No release of a commit whose tests fail.
+  assert.ok(ci.on.workflow_call !== undefined);
+  assert.equal(release.jobs.test.uses, "./.github/workflows/ci.yml");
+  assert.equal(release.jobs.binaries.needs, "test");
   const steps = runs(release).join("\n");
   assert.match(steps, /^\.\/compile\.sh --out dist$/m);
   assert.match(
