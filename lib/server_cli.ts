@@ -74,8 +74,9 @@ Options:
       --cert FILE      PEM certificate chain (with --key); without both, an
                        ephemeral ECDSA certificate valid 13 days is made and
                        renewed before it expires
-      --key FILE       PEM private key (with --cert); refused if group or
-                       others may read it
+      --key FILE       PEM private key (with --cert); refused if others may
+                       read it (group read only for a root-owned key whose
+                       group the server runs in, as a Kubernetes Secret)
       --state-dir DIR  keep the ephemeral certificate in DIR and reuse it on
                        restart while valid, so pinned clients reconnect
       --drain-timeout SEC
