@@ -25,7 +25,7 @@ import {
   TOKEN_ENV,
   withToken,
 } from "./lib/auth.ts";
-import { SessionClosedError } from "./lib/pinger.ts";
+import { ServiceMismatchError, SessionClosedError } from "./lib/pinger.ts";
 import { pingWithReconnect, ReconnectFailedError } from "./lib/reconnect.ts";
 import {
   CERT_HASH_ENV,
@@ -162,7 +162,8 @@ function exitErrorFor(error: unknown, url: string): unknown {
   }
   if (
     error instanceof ConnectError || error instanceof SessionClosedError ||
-    error instanceof ReconnectFailedError
+    error instanceof ReconnectFailedError ||
+    error instanceof ServiceMismatchError
   ) {
     return new ExitError(ExitCode.USAGE, error.message, { cause: error });
   }

@@ -64,6 +64,39 @@ export class SessionClosedError extends Error {
   }
 }
 
+/**
+ * Thrown when the server speaks the other protocol: plain pings answered by
+ * a plain echo server (the PING comes back), or `echo` pings answered by a
+ * pingpong server (a PONG comes back). Retrying will not help; the user
+ * picks the other mode.
+ *
+ * @example
+ * ```ts
+ * import { ServiceMismatchError } from "./pinger.ts";
+ * const error = new ServiceMismatchError(false);
+ * console.log(error.message); // "... looks like a plain echo server: add --echo"
+ * ```
+ */
+export class ServiceMismatchError extends Error {
+  /** Whether the run was in echo mode. */
+  readonly echo: boolean;
+
+  /**
+   * @param echo Whether the run was in echo mode.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(echo: boolean, options?: ErrorOptions) {
+    super(
+      echo
+        ? "the server answered with a pingpong PONG, not an echo: drop --echo"
+        : "the server sent the PING back instead of a PONG; it looks like a plain echo server: add --echo",
+      options,
+    );
+    this.name = "ServiceMismatchError";
+    this.echo = echo;
+  }
+}
+
 /** What the loop reports as it goes. */
 export interface PingEvents {
   /** Ping `seq` was handed to the transport. */
@@ -240,6 +273,7 @@ export async function runPings(
       settle(seq, entry);
     }
   };
+  let mismatch: ServiceMismatchError | undefined;
   const receive: Receive = (message, bytes) => {
     options.onAlive?.();
     if (message.type === (echo ? MessageType.PING : MessageType.PONG)) {
@@ -259,6 +293,14 @@ export async function runPings(
       settle(message.seq, entry);
     } else if (message.type === MessageType.ERROR) {
       options.onError?.(message.code, message.reason);
+    } else if (
+      message.type === (echo ? MessageType.PONG : MessageType.PING) &&
+      pending.has(message.seq) && !mismatch
+    ) {
+      // A reply of the other protocol to a ping of ours: every ping would
+      // time out, so say why now instead of reporting 100% loss.
+      mismatch = new ServiceMismatchError(echo);
+      wakeLost();
     }
   };
 
@@ -278,7 +320,7 @@ export async function runPings(
   );
 
   const abandon = options.abandon;
-  const stopped = () => signal?.aborted || abandon?.aborted || lost;
+  const stopped = () => signal?.aborted || abandon?.aborted || lost || mismatch;
   let onStop: () => void = () => {};
   const aborted = new Promise<void>((resolve) => {
     onStop = resolve;
@@ -385,6 +427,7 @@ export async function runPings(
     pending.clear();
     await channel.close().catch(() => {});
   }
+  if (mismatch) throw mismatch;
   if (lost && !signal?.aborted) throw lost;
   return stats;
 }

@@ -32,7 +32,7 @@ Deno.test("client.ts --echo gets 20 of 20 echoes from server.ts /echo in every m
   }
 });
 
-Deno.test("client.ts --echo counts PONGs from /pingpong as lost, and plain pings count /echo's echoes as lost", async (t) => {
+Deno.test("client.ts names the other protocol when --echo meets /pingpong or a plain ping meets /echo, and exits 2", async (t) => {
   await using server = await startServer();
   const common = [
     "--cert-hash",
@@ -45,15 +45,32 @@ Deno.test("client.ts --echo counts PONGs from /pingpong as lost, and plain pings
     "0.5",
     "--json",
   ];
-  await t.step("--echo against /pingpong", async () => {
-    const result = await runClient([server.url, "--echo", ...common]);
-    assert.equal(result.code, 1, result.stderr);
-    assert.equal(jsonLines(result.stdout).at(-1)!.received, 0);
-  });
-  await t.step("no --echo against /echo", async () => {
-    const url = server.url.replace(/\/pingpong$/, "/echo");
-    const result = await runClient([url, ...common]);
-    assert.equal(result.code, 1, result.stderr);
-    assert.equal(jsonLines(result.stdout).at(-1)!.received, 0);
-  });
+  const cases = [
+    {
+      name: "--echo against /pingpong",
+      url: server.url,
+      extra: ["--echo"],
+      hint: /PONG, not an echo: drop --echo$/,
+    },
+    {
+      name: "no --echo against /echo",
+      url: server.url.replace(/\/pingpong$/, "/echo"),
+      extra: [],
+      hint: /plain echo server: add --echo$/,
+    },
+  ];
+  for (const { name, url, extra, hint } of cases) {
+    await t.step(name, async () => {
+      const result = await runClient([url, ...extra, ...common]);
+      assert.equal(result.code, 2, result.stderr);
+      const lines = result.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0], hint);
+      // The first reply already tells: the run stops there, with its summary.
+      const summary = jsonLines(result.stdout).at(-1)!;
+      assert.equal(summary.type, "summary");
+      assert.equal(summary.received, 0);
+      assert.equal(summary.transmitted, 1);
+    });
+  }
 });
