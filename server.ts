@@ -18,7 +18,7 @@ import { storedCertificateSource } from "./lib/cert_store.ts";
 import { assertPrivateKeyFile } from "./lib/key_file.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
 import { startWithBindRetry } from "./lib/server_lifecycle.ts";
-import { formatStatsLine } from "./lib/stats_line.ts";
+import { formatStatsLine, STATS_SIGNAL } from "./lib/stats_line.ts";
 import { type Advertising, startAdvertising } from "./lib/discovery_cli.ts";
 import {
   HealthBindError,
@@ -146,7 +146,7 @@ async function main(args: string[]): Promise<number> {
   let reports = 0;
   const report = () =>
     console.log(formatStatsLine(++reports, server, Deno.memoryUsage()));
-  Deno.addSignalListener("SIGUSR1", report);
+  Deno.addSignalListener(STATS_SIGNAL, report);
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
   console.log(
@@ -191,7 +191,7 @@ async function main(args: string[]): Promise<number> {
   for (const [name, handler] of handlers) {
     Deno.removeSignalListener(name, handler);
   }
-  Deno.removeSignalListener("SIGUSR1", report);
+  Deno.removeSignalListener(STATS_SIGNAL, report);
   return ExitCode.OK;
 }
 
