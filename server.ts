@@ -14,8 +14,8 @@ import {
   runMain,
   VERSION,
 } from "./lib/cli.ts";
-import { storedCertificateSource } from "./lib/cert_store.ts";
-import { assertPrivateKeyFile } from "./lib/key_file.ts";
+import { StateDirError, storedCertificateSource } from "./lib/cert_store.ts";
+import { assertPrivateKeyFile, KeyFileError } from "./lib/key_file.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
 import { startWithBindRetry } from "./lib/server_lifecycle.ts";
 import { formatStatsLine, STATS_SIGNAL } from "./lib/stats_line.ts";
@@ -112,6 +112,10 @@ async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof BindError) {
       throw new ExitError(ExitCode.LOSS, error.message, { cause: error });
+    }
+    if (error instanceof StateDirError && error.cause instanceof KeyFileError) {
+      // Like a --key file open to others: the operator's to fix.
+      throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
     }
     throw error;
   }

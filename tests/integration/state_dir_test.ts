@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { storedCertificateSource } from "../../lib/cert_store.ts";
+import { rootPath, RUN_FLAGS, runCommand } from "../support/processes.ts";
+
+Deno.test("server.ts --state-dir refuses a stored key that others may read: exit 2, one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await storedCertificateSource(dir)();
+    const keyPath = `${dir}/ephemeral-key.pem`;
+    await Deno.chmod(keyPath, 0o644);
+    const result = await runCommand(Deno.execPath(), [
+      ...RUN_FLAGS,
+      rootPath("server.ts"),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--no-advertise",
+      "--state-dir",
+      dir,
+    ], { timeoutMs: 20_000 });
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.equal(
+      result.stderr,
+      `pingpong-server: ${keyPath}: private key is open to other users (mode 0644); run: chmod 600 ${keyPath}\n`,
+    );
+    assert.equal(result.stdout, "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
