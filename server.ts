@@ -5,7 +5,11 @@
  * @module
  */
 import { AccessPolicy, TOKEN_ENV } from "./lib/auth.ts";
-import { type CertificateBundle, loadCertificate } from "./lib/certificates.ts";
+import {
+  type CertificateBundle,
+  KeyMismatchError,
+  loadCertificate,
+} from "./lib/certificates.ts";
 import {
   applyLogFlags,
   ExitCode,
@@ -64,7 +68,9 @@ async function readCertificate(
   } catch (cause) {
     throw new ExitError(
       ExitCode.USAGE,
-      `${config.certFile}: ${(cause as Error).message}`,
+      cause instanceof KeyMismatchError
+        ? `certificate ${config.certFile} does not match key ${config.keyFile}: ${cause.message}`
+        : `${config.certFile}: ${(cause as Error).message}`,
       { cause },
     );
   }
