@@ -26,9 +26,10 @@ export interface Limits {
 
 /**
  * Defaults: generous for any honest client (`--interval 0` on loopback stays
- * under 10,000 pings a second), small enough to bound memory: each open
- * stream may buffer one message, so the worst case is about
- * sessions × streams × message size = 256 × 32 × 64 KiB = 512 MiB.
+ * under 10,000 pings a second). Memory per open stream is one partial
+ * message, a few queued replies (the responder's backpressure) and what
+ * QUIC's flow-control windows hold for a peer that stops reading (about
+ * 3 MB on Deno 2.9.6), so sessions × streams bounds it (docs/security.md).
  */
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxSessions: 256,
@@ -222,8 +223,9 @@ export class SessionGuard implements SessionHooks {
   }
 
   /**
-   * A malformed datagram arrived: it costs a ping, so junk cannot draw
-   * ERROR replies faster than the ping rate.
+   * A message other than a PING arrived (malformed, unexpected or an ERROR,
+   * on a stream or in a datagram): it costs a ping, so junk cannot draw
+   * ERROR replies, or any work, faster than the ping rate.
    *
    * @returns `false` (and closes the session) past the ping rate.
    */
