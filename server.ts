@@ -99,6 +99,7 @@ async function main(args: string[]): Promise<number> {
       hostname: config.hostname,
       port: config.port,
       path: config.path,
+      echo: config.echo,
       certificate,
       generateCertificate: config.stateDir === undefined
         ? undefined

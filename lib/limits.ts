@@ -123,6 +123,13 @@ export interface SessionGuardOptions {
    * @default {true}
    */
   timer?: boolean;
+  /**
+   * What the session sends, in close reasons ("too many pings", "idle: no
+   * ping for 2 s"); the echo service counts messages.
+   *
+   * @default {"ping"}
+   */
+  noun?: string;
 }
 
 /**
@@ -147,6 +154,7 @@ export class SessionGuard implements SessionHooks {
   readonly #close: (refusal: Refusal) => void;
   readonly #now: () => number;
   readonly #bucket: TokenBucket | undefined;
+  readonly #noun: string;
   #streams = 0;
   #lastPing: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -165,6 +173,7 @@ export class SessionGuard implements SessionHooks {
     this.#limits = limits;
     this.#close = close;
     this.#now = options.now ?? (() => performance.now());
+    this.#noun = options.noun ?? "ping";
     this.#lastPing = this.#now();
     if (limits.maxPingsPerSecond > 0) {
       // One second's worth of burst: a client that paused may catch up.
@@ -215,7 +224,7 @@ export class SessionGuard implements SessionHooks {
     if (this.#bucket && !this.#bucket.take()) {
       this.#refuse(
         CloseCode.RATE_LIMITED,
-        `too many pings: at most ${this.#limits.maxPingsPerSecond} a second`,
+        `too many ${this.#noun}s: at most ${this.#limits.maxPingsPerSecond} a second`,
       );
       return false;
     }
@@ -258,7 +267,7 @@ export class SessionGuard implements SessionHooks {
     if (left > 0) return left;
     this.#refuse(
       CloseCode.IDLE_TIMEOUT,
-      `idle: no ping for ${Math.round(idle / 1000)} s`,
+      `idle: no ${this.#noun} for ${Math.round(idle / 1000)} s`,
     );
     return 0;
   }
