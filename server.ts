@@ -5,7 +5,11 @@
  * @module
  */
 import { AccessPolicy, TOKEN_ENV } from "./lib/auth.ts";
-import { type CertificateBundle, loadCertificate } from "./lib/certificates.ts";
+import {
+  type CertificateBundle,
+  KeyMismatchError,
+  loadCertificate,
+} from "./lib/certificates.ts";
 import {
   applyLogFlags,
   ExitCode,
@@ -14,11 +18,11 @@ import {
   runMain,
   VERSION,
 } from "./lib/cli.ts";
-import { storedCertificateSource } from "./lib/cert_store.ts";
-import { assertPrivateKeyFile } from "./lib/key_file.ts";
+import { StateDirError, storedCertificateSource } from "./lib/cert_store.ts";
+import { assertPrivateKeyFile, KeyFileError } from "./lib/key_file.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
 import { startWithBindRetry } from "./lib/server_lifecycle.ts";
-import { formatStatsLine } from "./lib/stats_line.ts";
+import { formatStatsLine, STATS_SIGNAL } from "./lib/stats_line.ts";
 import {
   type Advertising,
   checkAdvertising,
@@ -68,7 +72,9 @@ async function readCertificate(
   } catch (cause) {
     throw new ExitError(
       ExitCode.USAGE,
-      `${config.certFile}: ${(cause as Error).message}`,
+      cause instanceof KeyMismatchError
+        ? `certificate ${config.certFile} does not match key ${config.keyFile}: ${cause.message}`
+        : `${config.certFile}: ${(cause as Error).message}`,
       { cause },
     );
   }
@@ -101,6 +107,7 @@ async function main(args: string[]): Promise<number> {
       hostname: config.hostname,
       port: config.port,
       path: config.path,
+      echo: config.echo,
       certificate,
       generateCertificate: config.stateDir === undefined
         ? undefined
@@ -120,6 +127,10 @@ async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof BindError) {
       throw new ExitError(ExitCode.LOSS, error.message, { cause: error });
+    }
+    if (error instanceof StateDirError && error.cause instanceof KeyFileError) {
+      // Like a --key file open to others: the operator's to fix.
+      throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
     }
     throw error;
   }
@@ -154,7 +165,7 @@ async function main(args: string[]): Promise<number> {
   let reports = 0;
   const report = () =>
     console.log(formatStatsLine(++reports, server, Deno.memoryUsage()));
-  Deno.addSignalListener("SIGUSR1", report);
+  Deno.addSignalListener(STATS_SIGNAL, report);
   console.log(`listening on ${server.url}`);
   printCertificate(server.certificate);
   console.log(
@@ -201,7 +212,7 @@ async function main(args: string[]): Promise<number> {
   for (const [name, handler] of handlers) {
     Deno.removeSignalListener(name, handler);
   }
-  Deno.removeSignalListener("SIGUSR1", report);
+  Deno.removeSignalListener(STATS_SIGNAL, report);
   return ExitCode.OK;
 }
 

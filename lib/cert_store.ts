@@ -12,6 +12,7 @@ import {
   loadCertificate,
   renewalDelay,
 } from "./certificates.ts";
+import { assertPrivateKeyFile, KeyFileError } from "./key_file.ts";
 import { logger } from "./log.ts";
 
 const log = logger("cert_store");
@@ -53,7 +54,8 @@ export interface CertStoreOptions {
  * yet due for renewal, and otherwise makes a new one and stores it.
  *
  * @throws {StateDirError} (from the returned function) when `dir` cannot be
- * created or written.
+ * created or written, or when the stored key is open to other users (its
+ * `cause` is then a `KeyFileError`): a key others could read is not reused.
  * @example
  * ```ts ignore
  * import { storedCertificateSource } from "./cert_store.ts";
@@ -83,6 +85,8 @@ export function storedCertificateSource(
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       // Write then rename: a crash never leaves half a key behind.
       await Deno.writeTextFile(`${keyPath}.tmp`, made.keyPem, { mode: 0o600 });
+      // `mode` applies only to a new file: a leftover .tmp keeps its own.
+      await Deno.chmod(`${keyPath}.tmp`, 0o600);
       await Deno.writeTextFile(`${certPath}.tmp`, made.certPem);
       await Deno.rename(`${keyPath}.tmp`, keyPath);
       await Deno.rename(`${certPath}.tmp`, certPath);
@@ -115,12 +119,23 @@ async function _readStored(
     }
     return undefined;
   }
+  let stored: CertificateBundle;
   try {
-    return await loadCertificate(certPem, keyPem);
+    stored = await loadCertificate(certPem, keyPem);
   } catch (error) {
     log.warning("stored certificate unusable, making a new one: {error}", {
       error: String(error),
     });
     return undefined;
   }
+  // The same rule as --key: a usable key that others may read is a key
+  // already leaked, so it is refused rather than reused (or silently
+  // replaced, which would change the hash clients pinned).
+  try {
+    await assertPrivateKeyFile(keyPath);
+  } catch (cause) {
+    if (!(cause instanceof KeyFileError)) throw cause;
+    throw new StateDirError(cause.message, { cause });
+  }
+  return stored;
 }

@@ -49,6 +49,21 @@ export class CertificateError extends Error {
   }
 }
 
+/**
+ * Thrown when a certificate and the private key given with it are not a pair
+ * (e.g. `--cert` of one server with `--key` of another).
+ */
+export class KeyMismatchError extends CertificateError {
+  /**
+   * @param message One line naming the cause.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KeyMismatchError";
+  }
+}
+
 /** Options of {@linkcode generateCertificate}. */
 export interface GenerateCertificateOptions {
   /**
@@ -147,8 +162,12 @@ export async function generateCertificate(
 }
 
 /**
- * Parses a PEM chain and key, as given by `--cert` and `--key`.
+ * Parses a PEM chain and key, as given by `--cert` and `--key`, and checks
+ * that the key is the certificate's (PKCS #8, SEC 1 `EC PRIVATE KEY` and
+ * PKCS #1 `RSA PRIVATE KEY` keys; a key algorithm WebCrypto lacks is left to
+ * the TLS stack).
  *
+ * @throws {KeyMismatchError} when the key is not the certificate's.
  * @throws {CertificateError} when the PEM holds no certificate or no key.
  * @example
  * ```ts
@@ -177,6 +196,7 @@ export async function loadCertificate(
   if (!/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(keyPem)) {
     throw new CertificateError("not a PEM private key: no PRIVATE KEY block");
   }
+  await _assertKeyPair(cert, keyPem);
   return {
     certPem,
     keyPem,
@@ -184,6 +204,104 @@ export async function loadCertificate(
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
   };
+}
+
+/** DER OIDs (tag and length included) for wrapping keys into PKCS #8. */
+const OID = {
+  rsaEncryption: [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1],
+  ecPublicKey: [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01],
+  "P-256": [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+  "P-384": [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+  "P-521": [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
+} as const;
+
+/** A DER element: tag, definite length, content. */
+function _der(tag: number, content: ArrayLike<number>): number[] {
+  const n = content.length;
+  const length = n < 0x80
+    ? [n]
+    : n < 0x100
+    ? [0x81, n]
+    : n < 0x10000
+    ? [0x82, n >> 8, n & 0xff]
+    : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  return [tag, ...length, ...Array.from(content)];
+}
+
+/**
+ * The key in `block` as PKCS #8 DER, for WebCrypto: PKCS #8 as it is, SEC 1
+ * and PKCS #1 wrapped with the algorithm the certificate names.
+ *
+ * @returns `undefined` for a key form that cannot be checked here.
+ */
+function _pkcs8(
+  block: { type: string; rawData: ArrayBuffer },
+  algorithm: KeyAlgorithm,
+): Uint8Array<ArrayBuffer> | undefined {
+  const key = new Uint8Array(block.rawData);
+  let identifier: readonly number[];
+  if (block.type === "PRIVATE KEY") return key;
+  if (block.type === "RSA PRIVATE KEY") {
+    identifier = [...OID.rsaEncryption, 0x05, 0x00];
+  } else if (block.type === "EC PRIVATE KEY") {
+    const curve = OID[(algorithm as EcKeyAlgorithm).namedCurve as "P-256"];
+    // An EC key with a certificate of another kind: no pair.
+    if (!curve) return new Uint8Array();
+    identifier = [...OID.ecPublicKey, ...curve];
+  } else {
+    return undefined;
+  }
+  return new Uint8Array(
+    _der(0x30, [
+      ..._der(0x02, [0]),
+      ..._der(0x30, identifier),
+      ..._der(0x04, key),
+    ]),
+  );
+}
+
+/** Public parts of a JWK: what a private key and its certificate share. */
+const PUBLIC_JWK_FIELDS = ["kty", "crv", "x", "y", "n", "e"] as const;
+
+async function _assertKeyPair(
+  cert: x509.X509Certificate,
+  keyPem: string,
+): Promise<void> {
+  let publicKey: CryptoKey;
+  try {
+    publicKey = await cert.publicKey.export();
+  } catch {
+    return; // An algorithm WebCrypto lacks: the TLS stack still checks.
+  }
+  const block = x509.PemConverter.decodeWithHeaders(keyPem)
+    .find((block) => block.type.endsWith("PRIVATE KEY"));
+  const der = block && _pkcs8(block, publicKey.algorithm);
+  if (!der) return;
+  let privateJwk: JsonWebKey;
+  try {
+    const privateKey = await crypto.subtle.importKey(
+      "pkcs8",
+      der,
+      publicKey.algorithm,
+      true,
+      ["sign"],
+    );
+    privateJwk = await crypto.subtle.exportKey("jwk", privateKey);
+  } catch (cause) {
+    // The cert's algorithm cannot read the key: another kind or curve.
+    throw new KeyMismatchError(
+      `the private key is of another kind than the certificate's ${publicKey.algorithm.name} key`,
+      { cause },
+    );
+  }
+  const publicJwk = await crypto.subtle.exportKey("jwk", publicKey);
+  for (const field of PUBLIC_JWK_FIELDS) {
+    if (publicJwk[field] !== privateJwk[field]) {
+      throw new KeyMismatchError(
+        "the private key is not the certificate's (their public keys differ)",
+      );
+    }
+  }
 }
 
 /**

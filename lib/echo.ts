@@ -10,6 +10,24 @@
  *   unidirectional stream with the same bytes;
  * - every datagram is sent back.
  *
+ * Bounded like `/pingpong`, through the server's {@linkcode SessionHooks}
+ * (a `SessionGuard`):
+ *
+ * - every datagram and every chunk read from a stream costs a token of the
+ *   rate limit and counts as activity for the idle timeout;
+ * - streams that hold data count against the stream limit: a bidirectional
+ *   stream while it echoes a chunk, a unidirectional one from its first byte
+ *   until its echo is sent. A stream that only waits for bytes holds none of
+ *   ours, and must not count: a Deno peer never ends its streams (below), so
+ *   a `--echo --mode stream-per-ping` client would otherwise be cut off at
+ *   the limit. QUIC's stream credit (100 each way) bounds those;
+ * - bidirectional echoes wait for each write before reading on, datagram
+ *   echoes stop reading while a few are queued, so a peer that does not read
+ *   stops being read;
+ * - the bytes of unidirectional streams held until they are echoed count
+ *   against a per-session budget ({@linkcode EchoOptions.maxBufferedBytes});
+ *   a session over it is closed as too large.
+ *
  * Deno 2.9 sends no FIN on close (denoland/deno#36822), so a unidirectional
  * stream from a Deno peer never ends and is never answered; peers on aioquic,
  * wtransport or Chromium end theirs.
@@ -18,6 +36,7 @@
  */
 import { streamReleased } from "./_gc.ts";
 import { logger } from "./log.ts";
+import type { SessionHooks } from "./responder.ts";
 
 const log = logger("echo");
 
@@ -37,12 +56,21 @@ export interface EchoStats {
 /** Options of {@linkcode serveEcho}. */
 export interface EchoOptions {
   /**
-   * Most bytes a unidirectional stream may carry; longer ones are cancelled
-   * unanswered, so a peer cannot make the server buffer without bound.
+   * Most bytes of unidirectional streams one session may have held at once
+   * (received and not yet echoed back). A session that goes over it is
+   * closed through {@linkcode SessionHooks.oversize}, or, without hooks, the
+   * stream that went over is cancelled unanswered.
    *
-   * @default {1048576}
+   * @default {DEFAULT_ECHO_BUFFER_BYTES}
    */
-  maxUniBytes?: number;
+  maxBufferedBytes?: number;
+  /**
+   * Limit hooks (the server passes its `SessionGuard`): streams, rate, idle
+   * timeout and the byte budget are enforced through them.
+   *
+   * @default {{}}
+   */
+  hooks?: SessionHooks;
   /**
    * Counters to update; pass one object to aggregate many sessions.
    *
@@ -51,8 +79,37 @@ export interface EchoOptions {
   stats?: EchoStats;
 }
 
-/** Default of {@linkcode EchoOptions.maxUniBytes}: 1 MiB. */
-export const DEFAULT_MAX_UNI_BYTES = 1_048_576;
+/** Default of {@linkcode EchoOptions.maxBufferedBytes}: 1 MiB. */
+export const DEFAULT_ECHO_BUFFER_BYTES = 1_048_576;
+
+/** What one session's handlers share. */
+interface EchoSession {
+  session: WebTransport;
+  hooks: SessionHooks;
+  stats: EchoStats;
+  budget: ByteBudget;
+}
+
+/** Bytes held by unidirectional echoes of one session, against a limit. */
+class ByteBudget {
+  readonly max: number;
+  held = 0;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** Takes `n` bytes; `false` (and nothing taken) when over the limit. */
+  take(n: number): boolean {
+    if (this.held + n > this.max) return false;
+    this.held += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.held -= n;
+  }
+}
 
 /**
  * Echoes everything the peer sends on `session` until it closes. Never
@@ -69,23 +126,32 @@ export async function serveEcho(
   session: WebTransport,
   options: EchoOptions = {},
 ): Promise<void> {
-  const maxUniBytes = options.maxUniBytes ?? DEFAULT_MAX_UNI_BYTES;
-  const stats = options.stats ?? { streamBytes: 0, datagrams: 0, streams: 0 };
+  const echo: EchoSession = {
+    session,
+    hooks: options.hooks ?? {},
+    stats: options.stats ?? { streamBytes: 0, datagrams: 0, streams: 0 },
+    budget: new ByteBudget(
+      options.maxBufferedBytes ?? DEFAULT_ECHO_BUFFER_BYTES,
+    ),
+  };
   await Promise.allSettled([
     session.closed,
-    _eachStream(session.incomingBidirectionalStreams, (stream) => {
-      stats.streams++;
-      return _echoBidirectional(stream, stats);
-    }),
-    _eachStream(session.incomingUnidirectionalStreams, (stream) => {
-      stats.streams++;
-      return _echoUnidirectional(session, stream, maxUniBytes, stats);
-    }),
-    _echoDatagrams(session, stats),
+    _eachStream(
+      echo,
+      session.incomingBidirectionalStreams,
+      (stream) => _echoBidirectional(echo, stream),
+    ),
+    _eachStream(
+      echo,
+      session.incomingUnidirectionalStreams,
+      (stream) => _echoUnidirectional(echo, stream),
+    ),
+    _echoDatagrams(echo),
   ]);
 }
 
 async function _eachStream<T>(
+  echo: EchoSession,
   incoming: ReadableStream<T>,
   serve: (stream: T) => Promise<void>,
 ): Promise<void> {
@@ -94,6 +160,7 @@ async function _eachStream<T>(
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      echo.stats.streams++;
       serve(value).catch((error) =>
         log.debug("echo stream failed: {error}", { error: String(error) })
       );
@@ -106,8 +173,8 @@ async function _eachStream<T>(
 }
 
 async function _echoBidirectional(
+  echo: EchoSession,
   stream: WebTransportBidirectionalStream,
-  stats: EchoStats,
 ): Promise<void> {
   const reader = stream.readable.getReader();
   const writer = stream.writable.getWriter();
@@ -115,8 +182,16 @@ async function _echoBidirectional(
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      stats.streamBytes += value.length;
-      await writer.write(value);
+      if (echo.hooks.ping?.() === false) return;
+      // Open, for the stream limit, while it holds a chunk of ours.
+      if (echo.hooks.streamOpened?.() === false) return;
+      try {
+        echo.stats.streamBytes += value.length;
+        // Awaited: a peer that does not read its echo stops being read.
+        await writer.write(value);
+      } finally {
+        echo.hooks.streamClosed?.();
+      }
     }
     log.debug("peer ended a bidirectional stream: ending ours");
     await writer.close();
@@ -131,58 +206,75 @@ async function _echoBidirectional(
 }
 
 async function _echoUnidirectional(
-  session: WebTransport,
+  echo: EchoSession,
   stream: ReadableStream<Uint8Array>,
-  maxUniBytes: number,
-  stats: EchoStats,
 ): Promise<void> {
+  const { budget, hooks } = echo;
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = stream.getReader();
+  let open = false;
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      size += value.length;
-      if (size > maxUniBytes) {
-        log.debug("unidirectional stream over {max} bytes: not echoed", {
-          max: maxUniBytes,
-        });
-        await reader.cancel("too large").catch(() => {});
-        return;
+    const reader = stream.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (hooks.ping?.() === false) return;
+        // Open, for the stream limit, from its first byte until echoed.
+        if (!open) {
+          open = true;
+          if (hooks.streamOpened?.() === false) return;
+        }
+        if (!budget.take(value.length)) {
+          const detail =
+            `echo buffer over ${budget.max} bytes: unidirectional streams are held until they end`;
+          log.debug("{detail}", { detail });
+          hooks.oversize?.(detail);
+          await reader.cancel("too large").catch(() => {});
+          return;
+        }
+        size += value.length;
+        chunks.push(value);
       }
-      chunks.push(value);
+    } finally {
+      reader.releaseLock();
+      streamReleased();
+    }
+    log.debug("unidirectional stream of {size} bytes ended: echoing", {
+      size,
+    });
+    const reply = await echo.session.createUnidirectionalStream();
+    const writer = reply.getWriter();
+    try {
+      for (const chunk of chunks) await writer.write(chunk);
+      await writer.close();
+      echo.stats.streamBytes += size;
+    } finally {
+      writer.releaseLock();
+      streamReleased();
     }
   } finally {
-    reader.releaseLock();
-    streamReleased();
-  }
-  log.debug("unidirectional stream of {size} bytes ended: echoing", { size });
-  const reply = await session.createUnidirectionalStream();
-  const writer = reply.getWriter();
-  try {
-    for (const chunk of chunks) await writer.write(chunk);
-    await writer.close();
-    stats.streamBytes += size;
-  } finally {
-    writer.releaseLock();
-    streamReleased();
+    // Held from receipt until echoed (or given up).
+    budget.give(size);
+    if (open) hooks.streamClosed?.();
   }
 }
 
-async function _echoDatagrams(
-  session: WebTransport,
-  stats: EchoStats,
-): Promise<void> {
-  const reader = session.datagrams.readable.getReader();
-  const writer = session.datagrams.writable.getWriter();
+/** Datagram echoes queued at most before the session's datagrams are read again. */
+const DATAGRAM_BACKLOG_AT = -3;
+
+async function _echoDatagrams(echo: EchoSession): Promise<void> {
+  const reader = echo.session.datagrams.readable.getReader();
+  const writer = echo.session.datagrams.writable.getWriter();
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      stats.datagrams++;
+      if (echo.hooks.ping?.() === false) break;
+      echo.stats.datagrams++;
       // Datagrams are unreliable by contract: a failed send is a lost echo.
       writer.write(value).catch(() => {});
+      if (writer.desiredSize! <= DATAGRAM_BACKLOG_AT) await writer.ready;
     }
   } catch (error) {
     log.debug("datagram echo ended: {error}", { error: String(error) });

@@ -31,7 +31,10 @@ export interface ServerMetrics {
   pingsAnswered: number;
   /** Bidirectional streams the peers opened since start. */
   streamsTotal: number;
-  /** Errors since start by kind (`malformed`, `not_found`, `shutting_down`). */
+  /**
+   * Errors since start by kind: `malformed` frames and datagrams, and
+   * sessions refused or cut off, by {@linkcode REFUSAL_KINDS}.
+   */
   errors: Record<string, number>;
   /** End of validity of the certificate presented to new connections. */
   certificateNotAfter: Date;
@@ -48,6 +51,28 @@ export interface HealthSource {
   /** A snapshot for `/metrics`. */
   metrics(): ServerMetrics;
 }
+
+/**
+ * The `kind` label of each close code the server refuses or cuts a session
+ * with. Every kind is exported from the start (at 0), so a dashboard or an
+ * alert sees the series before the first refusal.
+ *
+ * @example
+ * ```ts
+ * import { REFUSAL_KINDS } from "./health.ts";
+ * console.log(REFUSAL_KINDS[401]); // unauthorized
+ * ```
+ */
+export const REFUSAL_KINDS: Readonly<Record<number, string>> = {
+  [CloseCode.UNAUTHORIZED]: "unauthorized",
+  [CloseCode.FORBIDDEN]: "forbidden",
+  [CloseCode.NOT_FOUND]: "not_found",
+  [CloseCode.IDLE_TIMEOUT]: "idle_timeout",
+  [CloseCode.TOO_LARGE]: "too_large",
+  [CloseCode.RATE_LIMITED]: "rate_limited",
+  [CloseCode.BUSY]: "busy",
+  [CloseCode.GOING_AWAY]: "shutting_down",
+};
 
 /** The content type of Prometheus' text exposition format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -168,15 +193,35 @@ export function serverMetrics(
     sessionsTotal: server.sessionsTotal,
     pingsAnswered: server.stats.pongs,
     streamsTotal: server.stats.streams,
-    errors: {
-      malformed: server.stats.malformed,
-      not_found: server.refusals.get(CloseCode.NOT_FOUND) ?? 0,
-      shutting_down: server.refusals.get(CloseCode.GOING_AWAY) ?? 0,
-    },
+    errors: errorsByKind(server.stats.malformed, server.refusals),
     certificateNotAfter: server.certificate.notAfter,
     draining: draining || server.stopping,
     residentMemoryBytes: Deno.memoryUsage().rss,
   };
+}
+
+/**
+ * Errors by `kind` label: `malformed`, then every refusal kind (0 when none),
+ * and `close_CODE` for a close code {@linkcode REFUSAL_KINDS} does not name.
+ *
+ * @example
+ * ```ts
+ * import { errorsByKind } from "./health.ts";
+ * const errors = errorsByKind(2, new Map([[401, 3]]));
+ * console.log(errors.malformed, errors.unauthorized, errors.busy); // 2 3 0
+ * ```
+ */
+export function errorsByKind(
+  malformed: number,
+  refusals: ReadonlyMap<number, number>,
+): Record<string, number> {
+  const errors: Record<string, number> = { malformed };
+  for (const kind of Object.values(REFUSAL_KINDS)) errors[kind] = 0;
+  for (const [code, count] of refusals) {
+    const kind = REFUSAL_KINDS[code] ?? `close_${code}`;
+    errors[kind] = (errors[kind] ?? 0) + count;
+  }
+  return errors;
 }
 
 /**

@@ -26,9 +26,10 @@ export interface Limits {
 
 /**
  * Defaults: generous for any honest client (`--interval 0` on loopback stays
- * under 10,000 pings a second), small enough to bound memory: each open
- * stream may buffer one message, so the worst case is about
- * sessions × streams × message size = 256 × 32 × 64 KiB = 512 MiB.
+ * under 10,000 pings a second). Memory per open stream is one partial
+ * message, a few queued replies (the responder's backpressure) and what
+ * QUIC's flow-control windows hold for a peer that stops reading (about
+ * 3 MB on Deno 2.9.6), so sessions × streams bounds it (docs/security.md).
  */
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxSessions: 256,
@@ -122,6 +123,13 @@ export interface SessionGuardOptions {
    * @default {true}
    */
   timer?: boolean;
+  /**
+   * What the session sends, in close reasons ("too many pings", "idle: no
+   * ping for 2 s"); the echo service counts messages.
+   *
+   * @default {"ping"}
+   */
+  noun?: string;
 }
 
 /**
@@ -146,6 +154,7 @@ export class SessionGuard implements SessionHooks {
   readonly #close: (refusal: Refusal) => void;
   readonly #now: () => number;
   readonly #bucket: TokenBucket | undefined;
+  readonly #noun: string;
   #streams = 0;
   #lastPing: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -164,6 +173,7 @@ export class SessionGuard implements SessionHooks {
     this.#limits = limits;
     this.#close = close;
     this.#now = options.now ?? (() => performance.now());
+    this.#noun = options.noun ?? "ping";
     this.#lastPing = this.#now();
     if (limits.maxPingsPerSecond > 0) {
       // One second's worth of burst: a client that paused may catch up.
@@ -214,7 +224,7 @@ export class SessionGuard implements SessionHooks {
     if (this.#bucket && !this.#bucket.take()) {
       this.#refuse(
         CloseCode.RATE_LIMITED,
-        `too many pings: at most ${this.#limits.maxPingsPerSecond} a second`,
+        `too many ${this.#noun}s: at most ${this.#limits.maxPingsPerSecond} a second`,
       );
       return false;
     }
@@ -222,8 +232,9 @@ export class SessionGuard implements SessionHooks {
   }
 
   /**
-   * A malformed datagram arrived: it costs a ping, so junk cannot draw
-   * ERROR replies faster than the ping rate.
+   * A message other than a PING arrived (malformed, unexpected or an ERROR,
+   * on a stream or in a datagram): it costs a ping, so junk cannot draw
+   * ERROR replies, or any work, faster than the ping rate.
    *
    * @returns `false` (and closes the session) past the ping rate.
    */
@@ -256,7 +267,7 @@ export class SessionGuard implements SessionHooks {
     if (left > 0) return left;
     this.#refuse(
       CloseCode.IDLE_TIMEOUT,
-      `idle: no ping for ${Math.round(idle / 1000)} s`,
+      `idle: no ${this.#noun} for ${Math.round(idle / 1000)} s`,
     );
     return 0;
   }

@@ -5,6 +5,12 @@
  * A malformed frame gets an ERROR and its stream is closed; the session's
  * other streams, and the process, carry on.
  *
+ * Backpressure: pongs are written without waiting for each write, but a
+ * stream is not read again while its writer has a few pongs queued
+ * ({@linkcode BACKPRESSURE_AT}), and datagrams likewise. A peer that stops reading its
+ * pongs thus stops being read: its PINGs wait in QUIC's flow-control window,
+ * not in the server's memory, until it reads or the idle timeout ends it.
+ *
  * @module
  */
 import { streamReleased } from "./_gc.ts";
@@ -25,6 +31,15 @@ import { logger } from "./log.ts";
 import { datagramPongInPlace, framePongInPlace } from "./pong_in_place.ts";
 
 const log = logger("responder");
+
+/**
+ * `desiredSize` at which a writer holds back reading: it is the high-water
+ * mark (1 on a stream, `outgoingHighWaterMark` on datagrams) minus the writes
+ * queued, so -3 means a stream has 4 pongs queued. The usual case (one pong
+ * in flight) never waits, so the hot path gains no promise; a peer that does
+ * not read its pongs leaves at most 4 messages queued per stream.
+ */
+const BACKPRESSURE_AT = -3;
 
 /** Counters a responder keeps for its session. */
 export interface ResponderStats {
@@ -49,7 +64,11 @@ export interface SessionHooks {
   ping?(): boolean;
   /** A message over the size limit arrived. */
   oversize?(detail: string): void;
-  /** A malformed or unexpected datagram arrived; `false` to send no ERROR back. */
+  /**
+   * A message other than a PING arrived, on a stream or in a datagram
+   * (malformed, unexpected, or an ERROR from the peer): it costs a ping;
+   * `false` to send no ERROR back and stop.
+   */
   malformed?(): boolean;
 }
 
@@ -149,6 +168,7 @@ export async function answerStream(
             await reader.cancel("final").catch(ignore);
             return await closeWriter(writer);
           }
+          if (writer.desiredSize! <= BACKPRESSURE_AT) await writer.ready;
           continue;
         }
       }
@@ -160,6 +180,9 @@ export async function answerStream(
         stats.malformed++;
         log.debug("malformed frame: {reason}", { reason: error.message });
         if (error.kind === "too-large") hooks.oversize?.(error.message);
+        // Junk costs a ping, on streams as on datagrams: ERROR replies
+        // never come faster than the ping rate.
+        if (hooks.malformed?.() === false) return;
         await writer.write(
           encodeFrame({
             type: MessageType.ERROR,
@@ -173,20 +196,23 @@ export async function answerStream(
       for (const message of messages) {
         if (message.type === MessageType.PING) {
           if (hooks.ping?.() === false) return;
-          // Not awaited one by one: a batch of PINGs is written back to back.
-          writer.write(encodeFrame(pongFor(message))).catch(() => {});
+          // Not awaited one by one: a batch of PINGs is written back to back
+          // (one chunk's worth at most; backpressure below).
+          writer.write(encodeFrame(pongFor(message))).catch(ignore);
           stats.pongs++;
           if (message.flags & Flag.FINAL) {
             await reader.cancel("final").catch(() => {});
             return await closeWriter(writer);
           }
         } else if (message.type === MessageType.ERROR) {
+          if (hooks.malformed?.() === false) return;
           log.info("peer reported error {code}: {reason}", {
             code: message.code,
             reason: message.reason,
           });
         } else {
           stats.malformed++;
+          if (hooks.malformed?.() === false) return;
           await writer.write(encodeFrame({
             type: MessageType.ERROR,
             code: ErrorCode.UNEXPECTED,
@@ -196,6 +222,7 @@ export async function answerStream(
           return await closeWriter(writer);
         }
       }
+      if (writer.desiredSize! <= BACKPRESSURE_AT) await writer.ready;
     }
     await closeWriter(writer);
   } catch (error) {
@@ -234,6 +261,7 @@ async function answerDatagrams(
         if (hooks.ping?.() === false) break;
         writer.write(value).catch(ignore);
         stats.pongs++;
+        if (writer.desiredSize! <= BACKPRESSURE_AT) await writer.ready;
         continue;
       }
       let reply: Uint8Array;
@@ -244,6 +272,7 @@ async function answerDatagrams(
           reply = encodeMessage(pongFor(message));
           stats.pongs++;
         } else if (message.type === MessageType.ERROR) {
+          if (hooks.malformed?.() === false) break;
           continue;
         } else {
           stats.malformed++;
@@ -267,7 +296,8 @@ async function answerDatagrams(
         });
       }
       // Datagrams are unreliable by contract: a failed send is a lost pong.
-      writer.write(reply).catch(() => {});
+      writer.write(reply).catch(ignore);
+      if (writer.desiredSize! <= BACKPRESSURE_AT) await writer.ready;
     }
   } catch (error) {
     log.debug("datagram loop ended: {error}", { error: String(error) });

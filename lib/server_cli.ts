@@ -36,6 +36,8 @@ export interface ServerConfig extends LogFlags, SecurityFlags {
   port: number;
   /** Path served. */
   path: string;
+  /** Whether `/echo` is served too (`--no-echo` turns it off). */
+  echo: boolean;
   /** PEM certificate file, or `undefined` for an ephemeral certificate. */
   certFile: string | undefined;
   /** PEM key file; given exactly when `certFile` is. */
@@ -71,6 +73,8 @@ Options:
       --host ADDR      address to bind (default: ${SERVER_DEFAULTS.hostname}, every interface)
   -p, --port PORT      UDP and TCP port, 0 for any free one (default: ${SERVER_DEFAULTS.port})
       --path PATH      path served; others are refused with 404 (default: ${SERVER_DEFAULTS.path})
+      --no-echo        do not serve the plain WebTransport echo service on
+                       /echo (served by default, under the same limits)
       --cert FILE      PEM certificate chain (with --key); without both, an
                        ephemeral ECDSA certificate valid 13 days is made and
                        renewed before it expires
@@ -99,7 +103,8 @@ Prints 'listening on https://HOST:PORT/PATH' and 'cert-hash sha-256 HEX' once
 ready, and 'health on http://HOST:PORT' with --health-port. SIGINT or
 SIGTERM (after --drain-delay) closes sessions with a going-away code and
 exits 0; a second signal skips the rest of the delay.
-SIGUSR1 prints 'stats N sessions=… streams=… pongs=… malformed=… refused=…'.
+SIGUSR2 prints 'stats N sessions=… streams=… pongs=… malformed=… refused=…'
+(never send SIGUSR1: it opens Deno's inspector, see docs/security.md).
 Exit status: 0 clean stop, 1 runtime failure, 2 usage error.
 `;
 
@@ -129,6 +134,7 @@ export function parseServerArgs(
         host: { type: "string", default: SERVER_DEFAULTS.hostname },
         port: { type: "string", short: "p" },
         path: { type: "string", default: SERVER_DEFAULTS.path },
+        "no-echo": { type: "boolean", default: false },
         cert: { type: "string" },
         key: { type: "string" },
         "state-dir": { type: "string" },
@@ -159,6 +165,7 @@ export function parseServerArgs(
         integer: true,
       }),
     path: values.path,
+    echo: !values["no-echo"],
     certFile: values.cert,
     keyFile: values.key,
     stateDir: values["state-dir"],

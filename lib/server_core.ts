@@ -56,11 +56,19 @@ export interface PingPongServerOptions {
   port?: number;
   /**
    * The pingpong path. `/echo` is served too, as a plain echo service
-   * (lib/echo.ts); sessions for other paths are closed with 404.
+   * (lib/echo.ts), unless `echo` is false; sessions for other paths are
+   * closed with 404.
    *
    * @default {"/pingpong"}
    */
   path?: string;
+  /**
+   * Serve the plain echo service on `/echo` (interop tests and `--echo`
+   * clients use it), under the same limits as the pingpong path.
+   *
+   * @default {true}
+   */
+  echo?: boolean;
   /**
    * Certificate to present. Without one the server makes an ephemeral
    * certificate and renews it before it expires.
@@ -297,7 +305,8 @@ export class PingPongServer {
       return;
     }
     // The plain echo service of the interop tests (docs/protocol.md).
-    const echo = url.pathname === ECHO_PATH && this.#path !== ECHO_PATH;
+    const echo = url.pathname === ECHO_PATH && this.#path !== ECHO_PATH &&
+      this.#options.echo !== false;
     if (url.pathname !== this.#path && !echo) {
       this.#count(CloseCode.NOT_FOUND);
       log.info("refused {peer}: no such path {path}", {
@@ -317,23 +326,21 @@ export class PingPongServer {
     log.debug("session from {peer}", { peer });
     this.#sessions.add(session);
     this.#sessionsTotal++;
-    let served: Promise<void>;
-    let guard: SessionGuard | undefined;
-    if (echo) {
-      served = serveEcho(session);
-    } else {
-      guard = new SessionGuard(
-        this.#limits,
-        (refusal) => this.#refuse(session, peer, refusal),
-      );
-      served = serveSession(session, {
+    // Both services run under the same limits (docs/security.md).
+    const guard = new SessionGuard(
+      this.#limits,
+      (refusal) => this.#refuse(session, peer, refusal),
+      { noun: echo ? "message" : "ping" },
+    );
+    const served = echo
+      ? serveEcho(session, { hooks: guard })
+      : serveSession(session, {
         maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
         stats: this.#stats,
         hooks: guard,
       });
-    }
     const done = served.finally(() => {
-      guard?.dispose();
+      guard.dispose();
       this.#sessions.delete(session);
       this.#done.delete(done);
       log.debug("session from {peer} closed", { peer });

@@ -1,11 +1,25 @@
 /**
  * The server's one-line status report, printed on stdout when the process
- * gets `SIGUSR1`, so operators and tests can read live counters without a
- * metrics endpoint.
+ * gets {@linkcode STATS_SIGNAL}, so operators and tests can read live
+ * counters without a metrics endpoint.
  *
  * @module
  */
 import type { ResponderStats } from "./responder.ts";
+
+/**
+ * The signal that asks the server for its status line. Not `SIGUSR1`: since
+ * Deno 2.9.2 that signal starts the V8 inspector on 127.0.0.1:9229
+ * (denoland/deno#35738), unauthenticated, which would let any local user run
+ * code inside the server (docs/security.md).
+ *
+ * @example
+ * ```ts
+ * import { STATS_SIGNAL } from "./stats_line.ts";
+ * console.log(STATS_SIGNAL); // SIGUSR2
+ * ```
+ */
+export const STATS_SIGNAL: Deno.Signal = "SIGUSR2";
 
 /** What the status line reports. */
 export interface ServerStatus {

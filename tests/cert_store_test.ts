@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { generateCertificate } from "../lib/certificates.ts";
-import { storedCertificateSource } from "../lib/cert_store.ts";
+import { StateDirError, storedCertificateSource } from "../lib/cert_store.ts";
+import { KeyFileError } from "../lib/key_file.ts";
 
 Deno.test("storedCertificateSource() reuses the stored certificate across sources while it is valid", async () => {
   const dir = await Deno.makeTempDir();
@@ -51,6 +52,55 @@ Deno.test("storedCertificateSource() makes a new certificate when the stored one
       await Deno.readTextFile(`${dir}/ephemeral-cert.pem`),
       bundle.certPem,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("storedCertificateSource() refuses a stored key that other users may read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const first = await storedCertificateSource(dir)();
+    const keyPath = `${dir}/ephemeral-key.pem`;
+    await Deno.chmod(keyPath, 0o644);
+    const made: string[] = [];
+    const source = storedCertificateSource(dir, {
+      generate: async () => {
+        const bundle = await generateCertificate();
+        made.push(bundle.hash);
+        return bundle;
+      },
+    });
+    const error = await source().then(() => undefined, (error) => error);
+    assert.ok(error instanceof StateDirError, String(error));
+    assert.ok(error.cause instanceof KeyFileError);
+    assert.equal(
+      error.message,
+      `${keyPath}: private key is open to other users (mode 0644); run: chmod 600 ${keyPath}`,
+    );
+    // Neither reused nor silently replaced (which would change the hash).
+    assert.deepEqual(made, []);
+    assert.equal(
+      await Deno.readTextFile(`${dir}/ephemeral-key.pem`),
+      first.keyPem,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("storedCertificateSource() writes the key at mode 0600 even over a leftover temporary file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A crash between write and rename leaves this; its mode must not survive.
+    await Deno.writeTextFile(`${dir}/ephemeral-key.pem.tmp`, "old", {
+      mode: 0o644,
+    });
+    await Deno.chmod(`${dir}/ephemeral-key.pem.tmp`, 0o644);
+    const made = await storedCertificateSource(dir)();
+    const mode = (await Deno.stat(`${dir}/ephemeral-key.pem`)).mode! & 0o777;
+    assert.equal(mode, 0o600);
+    assert.equal((await storedCertificateSource(dir)()).hash, made.hash);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

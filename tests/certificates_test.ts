@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   CertificateError,
   generateCertificate,
+  KeyMismatchError,
   loadCertificate,
   MAX_PINNABLE_VALIDITY_MS,
   parseCertHash,
@@ -64,6 +65,98 @@ Deno.test("loadCertificate() names what is wrong with bad PEM", async () => {
     loadCertificate(made.certPem, "not a key"),
     /no PRIVATE KEY block/,
   );
+});
+
+/** The key inside a PKCS #8 DER (SEQUENCE { version, algorithm, OCTET STRING }). */
+function unwrapPkcs8(der: Uint8Array): Uint8Array {
+  let at = 0;
+  const header = () => {
+    const tag = der[at++];
+    let length = der[at++];
+    if (length & 0x80) {
+      const bytes = length & 0x7f;
+      length = 0;
+      for (let i = 0; i < bytes; i++) length = length * 256 + der[at++];
+    }
+    return { tag, length };
+  };
+  header(); // the outer SEQUENCE: step into it
+  for (const expected of [0x02, 0x30]) {
+    const { tag, length } = header();
+    assert.equal(tag, expected);
+    at += length;
+  }
+  const { tag, length } = header();
+  assert.equal(tag, 0x04);
+  return der.subarray(at, at + length);
+}
+
+/** A self-signed certificate and its key in the given PEM key form. */
+async function pairIn(
+  form: "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY",
+) {
+  const algorithm = form === "RSA PRIVATE KEY"
+    ? {
+      name: "RSASSA-PKCS1-v1_5",
+      hash: "SHA-256",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+    }
+    : { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const keys = await crypto.subtle.generateKey(algorithm, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01",
+    name: "CN=localhost",
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    signingAlgorithm: algorithm,
+    keys,
+  });
+  const pkcs8 = new Uint8Array(
+    await crypto.subtle.exportKey("pkcs8", keys.privateKey),
+  );
+  const der = form === "PRIVATE KEY" ? pkcs8 : unwrapPkcs8(pkcs8);
+  return {
+    certPem: cert.toString("pem"),
+    keyPem: x509.PemConverter.encode(der.slice().buffer, form),
+  };
+}
+
+Deno.test("loadCertificate() accepts a matching key in PKCS #8, SEC 1 and PKCS #1 form", async () => {
+  for (
+    const form of ["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"] as const
+  ) {
+    const { certPem, keyPem } = await pairIn(form);
+    assert.match(keyPem, new RegExp(`^-----BEGIN ${form}-----`));
+    const loaded = await loadCertificate(certPem, keyPem);
+    assert.match(loaded.hash, /^[0-9a-f]{64}$/, form);
+  }
+});
+
+Deno.test("loadCertificate() refuses a key that is not the certificate's, in any form", async () => {
+  const a = await generateCertificate();
+  const b = await generateCertificate();
+  await assert.rejects(
+    loadCertificate(a.certPem, b.keyPem),
+    KeyMismatchError,
+    "another P-256 key",
+  );
+  for (const form of ["EC PRIVATE KEY", "RSA PRIVATE KEY"] as const) {
+    const other = await pairIn(form);
+    await assert.rejects(
+      loadCertificate(a.certPem, other.keyPem),
+      (error) => error instanceof KeyMismatchError,
+      form,
+    );
+  }
+  const rsa = await pairIn("RSA PRIVATE KEY");
+  const error = await loadCertificate(rsa.certPem, a.keyPem).catch((e) => e);
+  assert.ok(error instanceof KeyMismatchError);
+  assert.ok(error instanceof CertificateError, "a kind of CertificateError");
+  assert.match(error.message, /another kind than the certificate's RSASSA/);
 });
 
 Deno.test("renewalDelay() renews a day early, or at 80% of a short life", () => {

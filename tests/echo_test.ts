@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
 import { generateCertificate, parseCertHash } from "../lib/certificates.ts";
-import { type EchoStats, serveEcho } from "../lib/echo.ts";
+import { CloseCode } from "../lib/codec.ts";
+import { ECHO_PATH, type EchoStats, serveEcho } from "../lib/echo.ts";
+import { SessionGuard } from "../lib/limits.ts";
 import { runPings } from "../lib/pinger.ts";
 import {
+  ConnectError,
   connectWebTransport,
   type IncomingSession,
   listenWebTransport,
 } from "../lib/transport.ts";
+import { openSession, startInProcessServer } from "./support/in_process.ts";
 
 /** A listener on loopback whose sessions go to `serve`, and a client session to it. */
 async function connectedPair(serve: (session: WebTransport) => Promise<void>) {
@@ -114,5 +118,89 @@ Deno.test("runPings({ echo: true }) counts an echo that differs from the PING as
   assert.ok(
     errors.some((reason) => /echo of seq 1 differs/.test(reason)),
     errors.join("; "),
+  );
+});
+
+/** `promise`, or `undefined` after `ms` (so a missing close fails, not hangs). */
+async function within<T>(promise: Promise<T>, ms: number) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((resolve) =>
+        timer = setTimeout(() => resolve(undefined), ms)
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("/echo runs under the server's limits: an idle echo session is closed with 408", async () => {
+  await using server = await startInProcessServer({
+    limits: { idleTimeoutMs: 1000 },
+  });
+  using session = await openSession(server, ECHO_PATH);
+  const info = await within(session.closed, 5000);
+  assert.equal(info?.closeCode, CloseCode.IDLE_TIMEOUT);
+  assert.equal(info?.reason, "idle: no message for 1 s");
+  assert.equal(server.refusals.get(CloseCode.IDLE_TIMEOUT), 1);
+});
+
+Deno.test("/echo: datagrams past --max-ping-rate close the session with 429", async () => {
+  await using server = await startInProcessServer({
+    limits: { maxPingsPerSecond: 20 },
+  });
+  using session = await openSession(server, ECHO_PATH);
+  const writer = session.datagrams.writable.getWriter();
+  for (let i = 0; i < 100; i++) {
+    writer.write(new Uint8Array([i])).catch(() => {});
+    // Paced a little so the datagrams are not all lost to the socket buffer.
+    if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  const info = await within(session.closed, 5000);
+  assert.equal(info?.closeCode, CloseCode.RATE_LIMITED);
+  assert.equal(info?.reason, "too many messages: at most 20 a second");
+});
+
+Deno.test("/echo: unidirectional streams held open count against --max-streams (429)", async () => {
+  await using server = await startInProcessServer({
+    limits: { maxStreams: 3 },
+  });
+  using session = await openSession(server, ECHO_PATH);
+  for (let i = 0; i < 6; i++) {
+    // A Deno peer never ends them (no FIN): each holds its bytes.
+    const stream = await within(session.createUnidirectionalStream(), 1000)
+      .catch(() => undefined);
+    if (!stream) break;
+    stream.getWriter().write(new Uint8Array(10)).catch(() => {});
+  }
+  const info = await within(session.closed, 5000);
+  assert.equal(info?.closeCode, CloseCode.RATE_LIMITED);
+  assert.equal(info?.reason, "too many streams: at most 3 open at once");
+});
+
+Deno.test("serveEcho() closes a session whose held unidirectional bytes go over its budget with 413", async () => {
+  let guard: SessionGuard | undefined;
+  await using pair = await connectedPair((session) => {
+    guard = new SessionGuard(
+      { maxSessions: 0, maxStreams: 0, maxPingsPerSecond: 0, idleTimeoutMs: 0 },
+      (refusal) => session.close(refusal),
+    );
+    return serveEcho(session, { hooks: guard, maxBufferedBytes: 1000 });
+  });
+  const stream = await pair.session.createUnidirectionalStream();
+  stream.getWriter().write(new Uint8Array(3000)).catch(() => {});
+  const info = await within(pair.session.closed, 5000);
+  guard?.dispose();
+  assert.equal(info?.closeCode, CloseCode.TOO_LARGE);
+  assert.match(info?.reason ?? "", /^echo buffer over 1000 bytes/);
+});
+
+Deno.test("PingPongServer with echo: false refuses /echo with 404", async () => {
+  await using server = await startInProcessServer({ echo: false });
+  await assert.rejects(
+    openSession(server, ECHO_PATH),
+    (error) => error instanceof ConnectError && error.closeCode === 404,
   );
 });

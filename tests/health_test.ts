@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  errorsByKind,
   handleHealthRequest,
   type HealthSource,
   METRICS_CONTENT_TYPE,
@@ -47,6 +48,49 @@ Deno.test("renderMetrics() writes every figure as a typed Prometheus sample", ()
   assert.equal(types.get("pingpong_sessions_open"), "gauge");
   assert.equal(types.get("pingpong_pings_answered_total"), "counter");
   assert.equal(types.get("pingpong_errors_total"), "counter");
+});
+
+Deno.test("errorsByKind() names every refusal close code, at 0 when none happened", () => {
+  const errors = errorsByKind(
+    4,
+    new Map([
+      [401, 2],
+      [403, 1],
+      [404, 3],
+      [408, 5],
+      [413, 6],
+      [429, 7],
+      [
+        503,
+        8,
+      ],
+      [1001, 9],
+      [4242, 1],
+    ]),
+  );
+  assert.deepEqual(errors, {
+    malformed: 4,
+    unauthorized: 2,
+    forbidden: 1,
+    not_found: 3,
+    idle_timeout: 5,
+    too_large: 6,
+    rate_limited: 7,
+    busy: 8,
+    shutting_down: 9,
+    close_4242: 1,
+  });
+  assert.deepEqual(errorsByKind(0, new Map()), {
+    malformed: 0,
+    unauthorized: 0,
+    forbidden: 0,
+    not_found: 0,
+    idle_timeout: 0,
+    too_large: 0,
+    rate_limited: 0,
+    busy: 0,
+    shutting_down: 0,
+  });
 });
 
 Deno.test("renderMetrics() shows draining as 1 and escapes label values", () => {

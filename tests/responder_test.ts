@@ -149,3 +149,77 @@ Deno.test("serveSession() serves more than 100 FINAL-flagged streams in one sess
   }
   assert.equal(server.stats.streams, 150);
 });
+
+Deno.test("serveSession() stops reading a stream whose peer does not read its pongs", async () => {
+  await using server = await startInProcessServer();
+  using session = await openSession(server);
+  const stream = await session.createBidirectionalStream();
+  const writer = stream.writable.getWriter();
+  const frame = encodeFrame(makePing(1, 0, 65_000));
+  // Write while the stream takes more, never reading the pongs; stop when
+  // writes make no progress for 1 s (the server stopped reading) or 400
+  // PINGs (26 MB) went through, at most 20 s.
+  let accepted = 0;
+  let progressAt = performance.now();
+  const deadline = performance.now() + 20_000;
+  while (
+    accepted < 400 && performance.now() - progressAt < 1000 &&
+    performance.now() < deadline
+  ) {
+    if (writer.desiredSize! > 0) {
+      writer.write(frame).then(() => {
+        accepted++;
+        progressAt = performance.now();
+      }, () => {});
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  // Only what QUIC's flow-control windows hold got through (about 40 on
+  // Deno 2.9.6); without backpressure the server reads on and queues pongs.
+  assert.ok(accepted < 200, `${accepted} PINGs accepted`);
+  assert.ok(server.stats.pongs < 200, `${server.stats.pongs} pongs queued`);
+  // Reading again resumes the flow: the peer was slowed, not dropped.
+  const reader = stream.readable.getReader();
+  const decoder = new FrameDecoder();
+  const before = server.stats.pongs;
+  await readMessages(reader, (chunk) => decoder.push(chunk), before + 1);
+  assert.ok(server.stats.pongs > before, "the server read on");
+  await reader.cancel();
+  writer.releaseLock();
+});
+
+Deno.test("junk frames on streams cost pings: past the rate the session is closed with 429", async () => {
+  await using server = await startInProcessServer({
+    limits: { maxPingsPerSecond: 5 },
+  });
+  using session = await openSession(server);
+  let closeCode: number | undefined;
+  session.closed.then((info) => closeCode = info.closeCode, () => {});
+  let errors = 0;
+  for (let i = 0; i < 20 && closeCode === undefined; i++) {
+    try {
+      const stream = await session.createBidirectionalStream();
+      await stream.writable.getWriter().write(new Uint8Array([3, 9, 1, 0]));
+      const replies = await readMessages(
+        stream.readable.getReader(),
+        (chunk) => new FrameDecoder().push(chunk),
+        1,
+      );
+      errors += replies.filter((m) => m.type === MessageType.ERROR).length;
+    } catch {
+      // The session closed under us.
+    }
+  }
+  // Bounded: without the charge the session is never closed.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const info = await Promise.race([
+    session.closed,
+    new Promise<undefined>((resolve) =>
+      timer = setTimeout(() => resolve(undefined), 5000)
+    ),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal(info?.closeCode, CloseCode.RATE_LIMITED, `${errors} ERRORs`);
+  assert.match(info?.reason ?? "", /too many messages: at most 5 a second/);
+  // The one-second burst of 5, and what refilled while the test ran.
+  assert.ok(errors >= 5 && errors <= 7, `${errors} ERRORs`);
+});

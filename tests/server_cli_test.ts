@@ -10,6 +10,15 @@ Deno.test("parseServerArgs() applies the documented defaults", () => {
   assert.equal(config.path, "/pingpong");
   assert.equal(config.certFile, undefined);
   assert.equal(config.keyFile, undefined);
+  assert.equal(config.echo, true);
+});
+
+Deno.test("parseServerArgs() turns /echo off with --no-echo, and documents it", () => {
+  assert.equal(parseServerArgs(["--no-echo"]).echo, false);
+  assert.match(
+    SERVER_HELP,
+    /--no-echo +do not serve the plain WebTransport echo/,
+  );
 });
 
 Deno.test("parseServerArgs() reads host, port, path, cert and key", () => {

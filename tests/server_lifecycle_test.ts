@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { abortableSleep } from "../lib/retry.ts";
-import { startWithBindRetry } from "../lib/server_lifecycle.ts";
+import {
+  BIND_RETRY_DEFAULTS,
+  startWithBindRetry,
+} from "../lib/server_lifecycle.ts";
 import { BindError } from "../lib/transport.ts";
 
 Deno.test("startWithBindRetry() binds once a busy port frees up during its retries", async () => {
@@ -49,5 +52,75 @@ Deno.test("startWithBindRetry() gives up after maxAttempts with a BindError nami
     );
   } finally {
     held.close();
+  }
+});
+
+/** A clock that only sleeps move: every wait passes at once. */
+function fakeClock(onSleep: (now: number) => void = () => {}) {
+  let now = 0;
+  return {
+    now: () => now,
+    sleep: (ms: number) => {
+      now += ms;
+      onSleep(now);
+      return Promise.resolve();
+    },
+  };
+}
+
+function holdPort() {
+  const held = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  return { held, port: (held.addr as Deno.NetAddr).port };
+}
+
+Deno.test("startWithBindRetry()'s defaults try for the full 8 s, whatever the jitter draws", async () => {
+  const { held, port } = holdPort();
+  try {
+    for (const draw of [0.5, 0.999]) {
+      const clock = fakeClock();
+      const error = await startWithBindRetry({ hostname: "127.0.0.1", port }, {
+        ...BIND_RETRY_DEFAULTS,
+        ...clock,
+        random: () => draw,
+      }).catch((error) => error);
+      assert.ok(error instanceof BindError, String(error));
+      // Time is the limit: the last attempt starts at 8 s, not when some
+      // count of attempts runs out.
+      assert.equal(clock.now(), 8000, `draw ${draw}`);
+      assert.match(
+        error.message,
+        /address already in use \(gave up after \d+ attempts in 8\.0 s\)$/,
+      );
+    }
+  } finally {
+    held.close();
+  }
+});
+
+Deno.test("startWithBindRetry()'s defaults outlast a previous instance's 5 s drain", async () => {
+  const { held, port } = holdPort();
+  let freed = false;
+  // The old instance exits 5.5 s into the schedule (5 s drain and a margin).
+  const clock = fakeClock((now) => {
+    if (now >= 5500 && !freed) {
+      freed = true;
+      held.close();
+    }
+  });
+  const server = await startWithBindRetry({ hostname: "127.0.0.1", port }, {
+    ...BIND_RETRY_DEFAULTS,
+    ...clock,
+    random: () => 0.5,
+  });
+  try {
+    assert.equal(server.addr.port, port);
+    assert.ok(clock.now() >= 5500 && clock.now() <= 8000, `${clock.now()}`);
+  } finally {
+    await server.shutdown(0);
+    if (!freed) held.close();
   }
 });

@@ -123,3 +123,38 @@ Deno.test("server.ts refuses a --key file readable by others with one line and e
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("server.ts refuses a --cert and --key that are not a pair with one line naming both, exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const [a, b] = [await generateCertificate(), await generateCertificate()];
+    const cert = `${dir}/a-cert.pem`;
+    const key = `${dir}/b-key.pem`;
+    await Deno.writeTextFile(cert, a.certPem);
+    await Deno.writeTextFile(key, b.keyPem, { mode: 0o600 });
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        ...RUN_FLAGS,
+        rootPath("server.ts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-advertise",
+        "--cert",
+        cert,
+        "--key",
+        key,
+      ],
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 2, stderr);
+    assert.equal(
+      stderr,
+      `pingpong-server: certificate ${cert} does not match key ${key}: the private key is not the certificate's (their public keys differ)\n`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { jsonLines, runClient, startServer } from "../support/processes.ts";
+import {
+  expectAllPongs,
+  jsonLines,
+  runClient,
+  startServer,
+} from "../support/processes.ts";
 
 Deno.test("client.ts --echo gets 20 of 20 echoes from server.ts /echo in every mode", async (t) => {
   await using server = await startServer();
@@ -73,4 +78,17 @@ Deno.test("client.ts names the other protocol when --echo meets /pingpong or a p
       assert.equal(summary.transmitted, 1);
     });
   }
+});
+
+Deno.test("client.ts --echo --mode stream-per-ping is not cut off by --max-streams: streams count while they hold data", async () => {
+  // A Deno client never ends its streams (no FIN) until it collects them,
+  // in batches of 32: counted from arrival they would trip the limit.
+  await using server = await startServer({ args: ["--max-streams", "4"] });
+  const echoUrl = server.url.replace(/\/pingpong$/, "/echo");
+  await expectAllPongs(echoUrl, server.certHash, {
+    mode: "stream-per-ping",
+    count: 100,
+    args: ["--echo"],
+    context: () => server.stderr.join("\n"),
+  });
 });

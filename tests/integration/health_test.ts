@@ -115,6 +115,50 @@ Deno.test("server.ts --health-port reports sessions and pongs while clients ping
   });
 });
 
+Deno.test("server.ts /metrics counts every kind of refusal: a wrong token shows as unauthorized", async () => {
+  await using server = await startServer({
+    args: ["--health-port", "0", "--token", "right-token"],
+  });
+  const health = await healthUrl(server);
+  const before = await scrapeMetrics(health);
+  for (
+    const kind of [
+      "unauthorized",
+      "forbidden",
+      "not_found",
+      "idle_timeout",
+      "too_large",
+      "rate_limited",
+      "busy",
+      "shutting_down",
+    ]
+  ) {
+    assert.equal(
+      before.samples.get(`pingpong_errors_total{kind="${kind}"}`),
+      0,
+      `${kind} exported before any refusal`,
+    );
+  }
+  const refused = await runClient([
+    server.url,
+    "--cert-hash",
+    server.certHash,
+    "--token",
+    "wrong-token",
+    "--count",
+    "1",
+  ]);
+  assert.equal(refused.code, 2, refused.stderr);
+  // The server counts the refusal as it closes the session, before the
+  // client sees the close: no wait needed.
+  const after = await scrapeMetrics(health);
+  assert.equal(
+    after.samples.get('pingpong_errors_total{kind="unauthorized"}'),
+    1,
+  );
+  assert.equal(after.samples.get('pingpong_errors_total{kind="busy"}'), 0);
+});
+
 Deno.test("server.ts drains on SIGTERM: /readyz fails, pings still answered, a second signal ends it", async () => {
   await using server = await startServer({
     args: ["--health-port", "0", "--drain-delay", "60"],

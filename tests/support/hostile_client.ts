@@ -32,6 +32,11 @@ export const PHASES = [
   "many-streams",
   "many-sessions",
   "silent-quic",
+  "never-reads",
+  "echo-idle",
+  "echo-never-reads",
+  "echo-buffers",
+  "echo-many-streams",
 ] as const;
 
 /** One of {@linkcode PHASES}. */
@@ -111,8 +116,13 @@ class Attack {
     this.#hash = parseCertHash(hash);
   }
 
-  async connect(): Promise<WebTransport> {
-    const { session } = await connectWebTransport(this.#url, {
+  /** The server's pingpong URL. */
+  get url(): string {
+    return this.#url;
+  }
+
+  async connect(url = this.#url): Promise<WebTransport> {
+    const { session } = await connectWebTransport(url, {
       certHash: this.#hash,
       timeoutMs: 5000,
     });
@@ -379,6 +389,132 @@ async function silentQuic(attack: Attack, url: string, caFile: string) {
   }
 }
 
+/** The `/echo` URL of the server whose pingpong URL is `url`. */
+function echoUrl(url: string): string {
+  const echo = new URL(url);
+  echo.pathname = "/echo";
+  return echo.href;
+}
+
+/**
+ * Writes `chunk` on `streams` new bidirectional streams of `session` while
+ * they take more (never reading anything back), at most `perSecond` chunks a
+ * second in all, until `ms` pass or the server closes the session.
+ */
+async function writeWithoutReading(
+  attack: Attack,
+  session: WebTransport,
+  chunk: Uint8Array,
+  streams: number,
+  perSecond: number,
+  ms: number,
+): Promise<void> {
+  const closed = attack.watch(session);
+  let cut = false;
+  closed.then(() => cut = true);
+  const writers = [];
+  for (let i = 0; i < streams; i++) {
+    const stream = await within(session.createBidirectionalStream(), 1000)
+      .catch(() => undefined);
+    if (stream) writers.push(stream.writable.getWriter());
+  }
+  const deadline = performance.now() + ms;
+  const tickMs = 10;
+  const perTick = Math.max(1, Math.round(perSecond * tickMs / 1000));
+  while (!cut && performance.now() < deadline) {
+    let budget = perTick;
+    for (const writer of writers) {
+      // Only what the stream takes: the client's own memory stays flat,
+      // so what grows (or not) is the server's.
+      if (budget > 0 && writer.desiredSize! > 0) {
+        writer.write(chunk).catch(() => {});
+        attack.result.sent++;
+        budget--;
+      }
+    }
+    await delay(tickMs);
+  }
+  close(session);
+  await within(closed, 1000);
+}
+
+/**
+ * A client that sends big PINGs on a few streams and never reads its pongs:
+ * the server must stop reading it (not queue pongs without bound), and its
+ * idle timeout then ends the session.
+ */
+async function neverReads(attack: Attack): Promise<void> {
+  const session = await attack.connect();
+  // 65,000-byte PINGs at 400 a second: under the test server's 500 a second.
+  const ping = encodeFrame(makePing(1, Date.now(), 65_000));
+  await writeWithoutReading(attack, session, ping, 4, 400, 8000);
+}
+
+/** Echo sessions that send nothing: the idle timeout must free their places. */
+async function echoIdle(attack: Attack): Promise<void> {
+  const sessions = await Promise.all(
+    Array.from({ length: 2 }, () => attack.connect(echoUrl(attack.url))),
+  );
+  attack.result.sent = sessions.length;
+  const closes = sessions.map((session) => attack.watch(session));
+  await within(Promise.all(closes), 10_000);
+  sessions.forEach(close);
+}
+
+/** Bytes on /echo's bidirectional streams, never reading the echoes. */
+async function echoNeverReads(attack: Attack): Promise<void> {
+  const session = await attack.connect(echoUrl(attack.url));
+  await writeWithoutReading(
+    attack,
+    session,
+    new Uint8Array(65_000).fill(7),
+    4,
+    400,
+    8000,
+  );
+}
+
+/**
+ * Unidirectional streams of 256 KiB on /echo that never end: held by the
+ * server until they do, so its per-session echo buffer must cut them off.
+ */
+async function echoBuffers(attack: Attack): Promise<void> {
+  const session = await attack.connect(echoUrl(attack.url));
+  const closed = attack.watch(session);
+  let cut = false;
+  closed.then(() => cut = true);
+  const chunk = new Uint8Array(16_384).fill(1);
+  for (let i = 0; i < 16 && !cut; i++) {
+    const stream = await within(session.createUnidirectionalStream(), 1000)
+      .catch(() => undefined);
+    if (!stream) break;
+    const writer = stream.getWriter();
+    for (let j = 0; j < 16 && !cut; j++) {
+      await within(writer.write(chunk).catch(() => {}), 1000);
+    }
+    attack.result.sent++;
+  }
+  await within(closed, 3000);
+  close(session);
+}
+
+/** Hundreds of never-ending unidirectional streams on /echo. */
+async function echoManyStreams(attack: Attack): Promise<void> {
+  const session = await attack.connect(echoUrl(attack.url));
+  const closed = attack.watch(session);
+  let cut = false;
+  closed.then(() => cut = true);
+  for (let i = 0; i < 300 && !cut; i++) {
+    const stream = await within(session.createUnidirectionalStream(), 1000)
+      .catch(() => undefined);
+    if (!stream) break;
+    stream.getWriter().write(Uint8Array.of(i & 0xff)).catch(() => {});
+    attack.result.sent++;
+  }
+  await within(closed, 3000);
+  close(session);
+}
+
 /** Runs one phase against `url` and returns what the server did. */
 export async function attack(
   phase: Phase,
@@ -411,6 +547,21 @@ export async function attack(
       break;
     case "silent-quic":
       await silentQuic(run, url, caFile);
+      break;
+    case "never-reads":
+      await neverReads(run);
+      break;
+    case "echo-idle":
+      await echoIdle(run);
+      break;
+    case "echo-never-reads":
+      await echoNeverReads(run);
+      break;
+    case "echo-buffers":
+      await echoBuffers(run);
+      break;
+    case "echo-many-streams":
+      await echoManyStreams(run);
       break;
   }
   return run.finish();

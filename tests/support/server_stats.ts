@@ -1,9 +1,10 @@
 /**
- * Reads a server.ts process's counters from the line it prints on SIGUSR1
- * (lib/stats_line.ts), for tests that must know the session count.
+ * Reads a server.ts process's counters from the line it prints on
+ * `STATS_SIGNAL` (lib/stats_line.ts), for tests that must know the session count.
  *
  * @module
  */
+import { STATS_SIGNAL } from "../../lib/stats_line.ts";
 import { pollUntil } from "./poll.ts";
 import type { ServerProcess } from "./processes.ts";
 
@@ -12,12 +13,12 @@ export type Stats = Record<string, number> & {
   refused: Record<string, number>;
 };
 
-/** Asks the server for its stats line (SIGUSR1) and parses it. */
+/** Asks the server for its stats line (`STATS_SIGNAL`) and parses it. */
 export function statsReader(server: ServerProcess): () => Promise<Stats> {
   let asked = 0;
   return async () => {
     asked++;
-    Deno.kill(server.child.pid, "SIGUSR1");
+    Deno.kill(server.child.pid, STATS_SIGNAL);
     const line = await server.waitForLine(new RegExp(`^stats ${asked} `), 5000);
     const stats = { refused: {} } as Stats;
     for (const field of line.split(" ").slice(2)) {
