@@ -5,13 +5,15 @@
  *
  * Its HTTP/3 half needs a native addon that pingpong does not ship; the
  * library announces the failed attempt to load it on the console, which
- * {@linkcode loadLibrary} keeps from users.
+ * {@linkcode loadLibrary} keeps from users. Loading it also installs
+ * `http2_guard.ts`, without which a client's GOAWAY can crash the process.
  *
  * @module
  */
 import { connect as tlsConnect } from "node:tls";
 import type { CertificateBundle } from "./certificates.ts";
 import { CloseCode } from "./codec.ts";
+import { guardHttp2Sessions } from "./http2_guard.ts";
 import { logger } from "./log.ts";
 import {
   BindError,
@@ -44,6 +46,7 @@ let _library: Promise<Library> | undefined;
  * ```
  */
 export function loadLibrary(): Promise<Library> {
+  guardHttp2Sessions();
   return _library ??= _quietly(async () => {
     const library = await import("@fails-components/webtransport");
     // The complaints are printed once the addon's import has failed; both of
