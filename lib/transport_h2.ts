@@ -12,7 +12,7 @@
  */
 import { connect as tlsConnect } from "node:tls";
 import type { CertificateBundle } from "./certificates.ts";
-import { CloseCode } from "./codec.ts";
+import { CloseCode, ErrorCode } from "./codec.ts";
 import { guardHttp2Sessions } from "./http2_guard.ts";
 import { logger } from "./log.ts";
 import {
@@ -240,22 +240,104 @@ export class WebTransportH2Listener {
 
   async #ready(session: _LibrarySession): Promise<void> {
     const remoteAddr = _parsePeer(session.peerAddress);
+    const addr = formatHostPort(remoteAddr.hostname, remoteAddr.port);
     try {
       session.closed.catch(() => {});
       await session.ready;
-      const { path = "/", authority = "localhost" } = session.userData ?? {};
+    } catch (error) {
+      log.debug("handshake with {addr} failed: {error}", {
+        addr,
+        error: String(error),
+      });
+      return;
+    }
+    const { path = "/", authority } = session.userData ?? {};
+    let url: URL;
+    try {
+      url = requestUrl(path, authority);
+    } catch (error) {
+      // A session nobody serves would stay open: close it, as for any path
+      // the server does not serve.
+      log.info("refused {addr}: bad path: {error}", {
+        addr,
+        error: String(error),
+      });
+      _closeQuietly(session, {
+        closeCode: CloseCode.NOT_FOUND,
+        reason: "not found: bad path",
+      });
+      return;
+    }
+    try {
       this.#options.onSession({
         session: adaptSession(session),
-        url: new URL(path, `https://${authority}`),
+        url,
         remoteAddr,
       });
     } catch (error) {
-      log.debug("handshake with {addr} failed: {error}", {
-        addr: `${remoteAddr.hostname}:${remoteAddr.port}`,
+      // This session's failure must not reach the process.
+      log.warning("session from {addr} failed: {error}", {
+        addr,
         error: String(error),
+      });
+      _closeQuietly(session, {
+        closeCode: ErrorCode.INTERNAL,
+        reason: "internal error",
       });
     }
   }
+}
+
+function _closeQuietly(session: WebTransport, info: WebTransportCloseInfo) {
+  try {
+    session.close(info);
+  } catch (error) {
+    log.debug("close failed: {error}", { error: String(error) });
+  }
+}
+
+/** Host of the URL built when a CONNECT's `:authority` is no usable host. */
+const _NO_AUTHORITY = "https://localhost";
+
+/**
+ * The URL a CONNECT asked for, from its `:path` and `:authority`. What
+ * counts is the path and query; the authority may be anything a client sends,
+ * and `node:http2` clients send an IPv6 address without brackets
+ * (`::1:4433`), so one that makes no valid host gives way to `localhost`.
+ *
+ * @throws {TypeError} when `path` makes no URL at all.
+ * @example
+ * ```ts
+ * import { requestUrl } from "./transport_h2.ts";
+ * console.log(requestUrl("/pingpong?token=t", "::1:4433").href);
+ * // https://[::1]:4433/pingpong?token=t
+ * ```
+ */
+export function requestUrl(path: string, authority: string | undefined): URL {
+  return new URL(path, _authorityBase(authority));
+}
+
+function _authorityBase(authority: string | undefined): string {
+  if (!authority) return _NO_AUTHORITY;
+  for (
+    const candidate of [
+      `https://${authority}`,
+      // A bare IPv6 address and port: bracket the address.
+      `https://${
+        authority.replace(/^([0-9a-f:.]*:[0-9a-f:.]*):(\d+)$/i, "[$1]:$2")
+      }`,
+    ]
+  ) {
+    try {
+      const base = new URL(candidate);
+      if (base.pathname === "/" && !base.search && !base.username) {
+        return base.origin;
+      }
+    } catch {
+      // Not a host; try the next reading.
+    }
+  }
+  return _NO_AUTHORITY;
 }
 
 /**

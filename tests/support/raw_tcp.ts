@@ -50,6 +50,33 @@ export function h2Goaway(lastStreamId: number, errorCode = 0): Uint8Array {
   return h2Frame(0x7, 0, 0, payload);
 }
 
+/**
+ * A HEADERS frame (END_HEADERS set) carrying `headers` as HPACK literals
+ * without indexing and without Huffman coding (RFC 7541 §6.2.2): no header
+ * table needed, any name or value up to 126 bytes.
+ *
+ * @example
+ * ```ts ignore
+ * h2Headers(1, [[":method", "CONNECT"], [":path", "/pingpong"]]);
+ * ```
+ */
+export function h2Headers(
+  streamId: number,
+  headers: [string, string][],
+): Uint8Array {
+  const encoder = new TextEncoder();
+  const block: number[] = [];
+  for (const [name, value] of headers) {
+    block.push(0x00);
+    for (const text of [name, value]) {
+      const bytes = encoder.encode(text);
+      if (bytes.length > 126) throw new RangeError(`header too long: ${text}`);
+      block.push(bytes.length, ...bytes);
+    }
+  }
+  return h2Frame(0x1, 0x4, streamId, new Uint8Array(block));
+}
+
 /** HTTP/2 frame type of GOAWAY. */
 export const H2_GOAWAY = 0x7;
 
