@@ -659,12 +659,14 @@ function _refused(
   const text = typeof reason === "string" && !/ERR_|^Error/.test(reason)
     ? reason
     : "";
+  // Kind "closed" with the code, as over HTTP/3: a refusal (path, token,
+  // busy) is not retried as a network failure would be.
   return new ConnectError(
-    "refused",
+    "closed",
     code === CloseCode.NOT_FOUND
       ? `server refused path ${url.pathname}: ${text || "not found"}`
       : `server closed the session with code ${code}${text ? `: ${text}` : ""}`,
-    { cause },
+    { cause, closeCode: code, reason: text },
   );
 }
 

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
+import { generateCertificate, parseCertHash } from "../lib/certificates.ts";
+import { CloseCode } from "../lib/codec.ts";
 import {
   DeadPathDetector,
   missedSlots,
+  pingWithReconnect,
   RECONNECT_DEFAULTS,
 } from "../lib/reconnect.ts";
+import { serveSession } from "../lib/responder.ts";
+import { ConnectError } from "../lib/transport.ts";
+import { listenWebTransportH2 } from "../lib/transport_h2.ts";
 
 Deno.test("DeadPathDetector calls a path dead only after deadAfterMs of silence with pings outstanding", () => {
   const detector = new DeadPathDetector(3000);
@@ -39,4 +45,55 @@ Deno.test("missedSlots() counts the intervals strictly between the last ping and
 Deno.test("missedSlots() stops at the pings left and counts none back to back", () => {
   assert.equal(missedSlots(0, 10_000, 100, 7), 7);
   assert.equal(missedSlots(0, 10_000, 0, Infinity), 0);
+});
+
+Deno.test("pingWithReconnect() over HTTP/2 fails at once when the reconnect is refused with 404", async () => {
+  const certificate = await generateCertificate();
+  const sessions: WebTransport[] = [];
+  const listener = await listenWebTransportH2({
+    hostname: "127.0.0.1",
+    port: 0,
+    certificate,
+    onSession: ({ session }) => {
+      sessions.push(session);
+      if (sessions.length === 1) {
+        serveSession(session);
+      } else {
+        // As a server restarted with another --path answers.
+        session.close({
+          closeCode: CloseCode.NOT_FOUND,
+          reason: "not found: /pingpong",
+        });
+      }
+    },
+  });
+  try {
+    const started = performance.now();
+    await assert.rejects(
+      pingWithReconnect({
+        url: `https://127.0.0.1:${listener.addr.port}/pingpong`,
+        certHash: parseCertHash(certificate.hash),
+        transport: "h2",
+        count: 1000,
+        intervalMs: 10,
+        // The first session goes away after a few pongs: reconnect at once.
+        onReply: (seq) => {
+          if (seq === 3) {
+            sessions[0].close({
+              closeCode: CloseCode.GOING_AWAY,
+              reason: "restarting",
+            });
+          }
+        },
+      }),
+      (error: unknown) =>
+        error instanceof ConnectError && error.kind === "closed" &&
+        error.closeCode === CloseCode.NOT_FOUND,
+    );
+    // One reconnect reached the server, and was not tried again.
+    assert.equal(sessions.length, 2);
+    assert.ok(performance.now() - started < 1500);
+  } finally {
+    listener.close();
+  }
 });
