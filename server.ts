@@ -5,7 +5,11 @@
  * @module
  */
 import { AccessPolicy, TOKEN_ENV } from "./lib/auth.ts";
-import { type CertificateBundle, loadCertificate } from "./lib/certificates.ts";
+import {
+  type CertificateBundle,
+  loadCertificate,
+  pinningProblem,
+} from "./lib/certificates.ts";
 import {
   applyLogFlags,
   ExitCode,
@@ -16,6 +20,7 @@ import {
 } from "./lib/cli.ts";
 import { storedCertificateSource } from "./lib/cert_store.ts";
 import { assertPrivateKeyFile } from "./lib/key_file.ts";
+import { logger } from "./lib/log.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
 import { startWithBindRetry } from "./lib/server_lifecycle.ts";
 import { formatStatsLine } from "./lib/stats_line.ts";
@@ -32,6 +37,8 @@ import {
   type ServerConfig,
 } from "./lib/server_cli.ts";
 import { BindError, formatSeconds } from "./lib/transport.ts";
+
+const log = logger("server");
 
 async function readCertificate(
   config: ServerConfig,
@@ -59,8 +66,9 @@ async function readCertificate(
   } catch (cause) {
     throw new ExitError(ExitCode.USAGE, (cause as Error).message, { cause });
   }
+  let certificate: CertificateBundle;
   try {
-    return await loadCertificate(certPem, keyPem);
+    certificate = await loadCertificate(certPem, keyPem);
   } catch (cause) {
     throw new ExitError(
       ExitCode.USAGE,
@@ -68,6 +76,14 @@ async function readCertificate(
       { cause },
     );
   }
+  const problem = pinningProblem(certificate);
+  if (problem) {
+    log.warning(
+      "{file}: {problem}; browsers will refuse its --cert-hash (a CA-issued certificate needs none)",
+      { file: config.certFile, problem },
+    );
+  }
+  return certificate;
 }
 
 function printCertificate(certificate: CertificateBundle): void {

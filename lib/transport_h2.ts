@@ -602,6 +602,7 @@ export async function connectWebTransportH2(
 ): Promise<ConnectedSession> {
   const { WebTransport: LibraryWebTransport } = await loadLibrary();
   let refusal: { errorcode?: unknown; error?: unknown } | undefined;
+  let pinFailure: ConnectError | undefined;
   try {
     const connected = await connectWebTransport(url, {
       ...options,
@@ -613,12 +614,21 @@ export async function connectWebTransportH2(
           forceReliable: true,
         } as never) as unknown as WebTransport;
         _onEarlyClose(session, (info) => refusal = info);
+        if (options.certHash) {
+          _enforcePin(
+            session,
+            new URL(target).host,
+            options.certHash,
+            (failure) => pinFailure = failure,
+          );
+        }
         return session;
       },
     });
     adaptSession(connected.session);
     return connected;
   } catch (error) {
+    if (pinFailure) throw pinFailure;
     if (!(error instanceof ConnectError) || error.kind !== "network") {
       throw error;
     }
@@ -627,6 +637,87 @@ export async function connectWebTransportH2(
     }
     throw await _diagnose(new URL(url), options.certHash, error);
   }
+}
+
+interface _TlsSocket {
+  authorized: boolean;
+  getPeerCertificate(): {
+    fingerprint256?: string;
+    valid_from?: string;
+    valid_to?: string;
+  } | undefined;
+  prependOnceListener(event: "secureConnect", listener: () => void): void;
+}
+
+interface _Http2ClientSession {
+  socket?: _TlsSocket;
+}
+
+/** The library's `node:http2` session under a client WebTransport. */
+function _http2Client(
+  session: WebTransport,
+): _Http2ClientSession | undefined {
+  return (session as unknown as {
+    sessionint?: {
+      parentobj?: { transportInt?: { clientInt?: _Http2ClientSession } };
+    };
+  }).sessionint?.parentobj?.transportInt?.clientInt;
+}
+
+/**
+ * Checks the server certificate against the pinned `certHash` as soon as TLS
+ * is up, before any HTTP/2 frame (and so before the CONNECT with its URL and
+ * `?token=`) is sent.
+ *
+ * The library checks the pin only when the chain is not trusted
+ * (`socket.authorized` false), so a certificate from a CA the system trusts
+ * passed with any pin; and its check refuses certificates valid over 14
+ * days, which Deno's HTTP/3 accepts. This listener runs first and sets
+ * `authorized` from the pin alone, as `serverCertificateHashes` does over
+ * HTTP/3: true when the hash matches and the certificate is valid now (the
+ * library then skips its check), false otherwise (the library's check then
+ * fails the connection before the CONNECT).
+ */
+function _enforcePin(
+  session: WebTransport,
+  where: string,
+  certHash: Uint8Array,
+  fail: (failure: ConnectError) => void,
+): void {
+  const reject = (problem: string) =>
+    fail(
+      new ConnectError(
+        "certificate",
+        `certificate of ${where} rejected: ${problem}`,
+      ),
+    );
+  const socket = _http2Client(session)?.socket;
+  if (!socket) {
+    // Fail closed: a pin nobody checks is worse than no connection.
+    reject("cannot check the pinned hash over HTTP/2 (unexpected library)");
+    _closeQuietly(session, { closeCode: 0, reason: "pin not checked" });
+    return;
+  }
+  socket.prependOnceListener("secureConnect", () => {
+    const cert = socket.getPeerCertificate();
+    const hash = (cert?.fingerprint256 ?? "").replaceAll(":", "")
+      .toLowerCase();
+    const now = Date.now();
+    if (hash !== _hex(certHash)) {
+      reject(`its hash is ${hash || "unknown"} (check --cert-hash)`);
+      socket.authorized = false;
+    } else if (
+      !(Date.parse(cert?.valid_from ?? "") <= now &&
+        now <= Date.parse(cert?.valid_to ?? ""))
+    ) {
+      reject(
+        `not valid now (valid from ${cert?.valid_from} to ${cert?.valid_to})`,
+      );
+      socket.authorized = false;
+    } else {
+      socket.authorized = true;
+    }
+  });
 }
 
 /**
