@@ -113,6 +113,21 @@ export interface ListenH2Options {
    * @default {undefined}
    */
   httpHandler?: HttpHandler;
+  /**
+   * A TCP connection must have an HTTP/2 stream open (a session or a page
+   * request) within this long of connecting, and again within this long of
+   * its last stream closing, or it is closed. Also bounds the TLS handshake.
+   *
+   * @default {10000}
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * TCP connections with no stream open (in their handshakes, or idle) at
+   * once; more are refused.
+   *
+   * @default {256}
+   */
+  maxPendingHandshakes?: number;
 }
 
 // The library's types are loose JS; these are the parts used here.
@@ -131,7 +146,33 @@ interface _Http2Server {
     path: string,
     options: { noAutoPaths: boolean },
   ): ReadableStream<_LibrarySession>;
-  transportInt?: { serverInt?: _NodeEmitter };
+  transportInt?: { serverInt?: _NodeServer };
+}
+
+/** The parts of `node:http2`'s secure server used here. */
+interface _NodeServer extends _NodeEmitter {
+  /** node:tls' TLS handshake deadline, ms (120 s unless set). */
+  _handshakeTimeout?: number;
+}
+
+/** A raw TCP socket, a TLS socket or an HTTP/2 session, as far as used. */
+interface _NodeSocket {
+  remoteAddress?: string;
+  remotePort?: number;
+  alpnProtocol?: string | false;
+  destroyed?: boolean;
+  _parent?: _NodeSocket;
+  once(event: string, listener: (...args: unknown[]) => void): void;
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  end(data?: string): void;
+  destroy(): void;
+}
+
+interface _NodeSession {
+  socket?: _NodeSocket;
+  destroyed: boolean;
+  on(event: "stream", listener: (stream: _NodeSocket) => void): void;
+  destroy(): void;
 }
 
 interface _LibrarySession extends WebTransport {
@@ -481,7 +522,108 @@ function _serveHttp(server: _Http2Server, handler: HttpHandler | undefined) {
   });
   // No "request" listener for HTTP/1.1: adding one makes node:http2's
   // compatibility layer answer CONNECT streams itself (405), which breaks
-  // WebTransport. Browsers fetch the page over HTTP/2 anyway.
+  // WebTransport. Browsers fetch the page over HTTP/2 anyway; HTTP/1.1 gets
+  // a 505 from _guardConnections.
+}
+
+/** What an HTTP/1.1 request on the TCP port is told. */
+const _HTTP1_ANSWER = (() => {
+  const body =
+    "This port speaks HTTP/2 (and WebTransport over HTTP/2 and HTTP/3), not HTTP/1.1.\n" +
+    "Use an HTTP/2 client, e.g. curl --http2, or a browser, for the page at /.\n";
+  return "HTTP/1.1 505 HTTP Version Not Supported\r\n" +
+    "Content-Type: text/plain; charset=utf-8\r\n" +
+    `Content-Length: ${new TextEncoder().encode(body).length}\r\n` +
+    "Connection: close\r\n\r\n" + body;
+})();
+
+/**
+ * Bounds what a TCP connection may cost before it does anything useful:
+ * - HTTP/1.1 (the library lets it through, and nothing would ever answer)
+ *   gets a 505 saying what to use, and the connection is closed;
+ * - the TLS handshake, and then the time until an HTTP/2 stream opens (and
+ *   again after the last one closes), are limited to `handshakeTimeoutMs`,
+ *   as the QUIC handshake is over HTTP/3;
+ * - at most `maxPendingHandshakes` connections without an open stream may
+ *   exist at once; more are closed on arrival.
+ */
+function _guardConnections(server: _Http2Server, options: ListenH2Options) {
+  const emitter = server.transportInt?.serverInt;
+  if (!emitter) return;
+  const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  const cap = options.maxPendingHandshakes ?? 256;
+  emitter._handshakeTimeout = timeoutMs;
+
+  const theirs = emitter.listeners("secureConnection");
+  emitter.removeAllListeners("secureConnection");
+  emitter.on("secureConnection", (...args: never[]) => {
+    const [socket] = args as unknown as [_NodeSocket];
+    if (socket.alpnProtocol === ALPN_H2) {
+      for (const listener of theirs) listener.apply(emitter, args);
+      return;
+    }
+    socket.on("error", () => {});
+    socket.once("data", () => socket.end(_HTTP1_ANSWER));
+  });
+
+  // Raw TCP connection -> timer of the connection while it has no stream.
+  const waiting = new Map<_NodeSocket, ReturnType<typeof setTimeout>>();
+  const sessions = new Map<_NodeSocket, _NodeSession>();
+  const settle = (raw: _NodeSocket) => {
+    clearTimeout(waiting.get(raw));
+    waiting.delete(raw);
+  };
+  const wait = (raw: _NodeSocket, what: string) => {
+    settle(raw);
+    waiting.set(
+      raw,
+      setTimeout(() => {
+        waiting.delete(raw);
+        log.warning(
+          "closed TCP connection from {addr}: {what} within {ms} ms",
+          {
+            addr: formatHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0),
+            what,
+            ms: timeoutMs,
+          },
+        );
+        const session = sessions.get(raw);
+        if (session && !session.destroyed) session.destroy();
+        else raw.destroy();
+      }, timeoutMs),
+    );
+  };
+  emitter.on("connection", (...args: never[]) => {
+    const [raw] = args as unknown as [_NodeSocket];
+    if (waiting.size >= cap) {
+      log.warning(
+        "refused a TCP connection: {count} connections without a stream",
+        { count: waiting.size },
+      );
+      raw.destroy();
+      return;
+    }
+    wait(raw, "no HTTP/2 stream");
+    raw.once("close", () => {
+      settle(raw);
+      sessions.delete(raw);
+    });
+  });
+  emitter.on("session", (...args: never[]) => {
+    const [session] = args as unknown as [_NodeSession];
+    const raw = session.socket?._parent ?? session.socket;
+    if (!raw) return;
+    sessions.set(raw, session);
+    let open = 0;
+    session.on("stream", (stream) => {
+      if (open++ === 0) settle(raw);
+      stream.once("close", () => {
+        if (--open === 0 && !session.destroyed && !raw.destroyed) {
+          wait(raw, "no new HTTP/2 stream");
+        }
+      });
+    });
+  });
 }
 
 interface _Responder {
@@ -572,6 +714,7 @@ export async function listenWebTransportH2(
     );
   }
   _serveHttp(server, options.httpHandler);
+  _guardConnections(server, options);
   const bound = server.address();
   return new WebTransportH2Listener(server, {
     transport: "tcp",

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { generateCertificate, parseCertHash } from "../lib/certificates.ts";
+import {
+  type CertificateBundle,
+  generateCertificate,
+  parseCertHash,
+} from "../lib/certificates.ts";
 import { runPings } from "../lib/pinger.ts";
 import { serveSession } from "../lib/responder.ts";
 import { ConnectError } from "../lib/transport.ts";
@@ -216,3 +220,113 @@ function indexOf(haystack: Uint8Array, needle: number[]): number {
   }
   return -1;
 }
+
+async function withGuardedListener(
+  options: { handshakeTimeoutMs: number; maxPendingHandshakes?: number },
+  body: (port: number, certificate: CertificateBundle) => Promise<void>,
+): Promise<void> {
+  const certificate = await generateCertificate();
+  const listener = await listenWebTransportH2({
+    hostname: "127.0.0.1",
+    port: 0,
+    certificate,
+    onSession: ({ session }) => serveSession(session),
+    ...options,
+  });
+  try {
+    await body(listener.addr.port, certificate);
+  } finally {
+    listener.close();
+  }
+}
+
+Deno.test("listenWebTransportH2() answers HTTP/1.1 with 505 and closes the connection", async () => {
+  await withGuardedListener({ handshakeTimeoutMs: 5000 }, async (port) => {
+    const seen = await rawExchange({
+      hostname: "127.0.0.1",
+      port,
+      tls: { alpn: ["http/1.1"] },
+      send: new TextEncoder().encode(
+        "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+      ),
+      waitMs: 4000,
+    });
+    const text = new TextDecoder().decode(seen.received);
+    assert.match(text, /^HTTP\/1\.1 505 HTTP Version Not Supported\r\n/);
+    assert.match(text, /curl --http2/);
+    assert.ok(seen.closedByPeer);
+    assert.ok(seen.elapsedMs < 4000, `${seen.elapsedMs} ms`);
+  });
+});
+
+Deno.test("listenWebTransportH2() closes TCP connections that open no stream within handshakeTimeoutMs", async (t) => {
+  await withGuardedListener({ handshakeTimeoutMs: 300 }, async (port) => {
+    await t.step("a connection that never starts TLS", async () => {
+      const seen = await rawExchange({
+        hostname: "127.0.0.1",
+        port,
+        waitMs: 5000,
+      });
+      assert.ok(seen.closedByPeer);
+      assert.ok(seen.elapsedMs >= 250 && seen.elapsedMs < 5000);
+    });
+    await t.step("TLS and the HTTP/2 preface, then silence", async () => {
+      const seen = await rawExchange({
+        hostname: "127.0.0.1",
+        port,
+        tls: { alpn: ["h2"] },
+        send: new Uint8Array([...H2_PREFACE, ...h2Settings()]),
+        waitMs: 5000,
+      });
+      assert.ok(seen.closedByPeer);
+      assert.ok(seen.elapsedMs >= 250 && seen.elapsedMs < 5000);
+    });
+  });
+});
+
+Deno.test("listenWebTransportH2() keeps a connection whose session stays open past handshakeTimeoutMs", async () => {
+  await withGuardedListener(
+    { handshakeTimeoutMs: 200 },
+    async (port, certificate) => {
+      const { session } = await connectWebTransportH2(
+        `https://127.0.0.1:${port}/pingpong`,
+        { certHash: parseCertHash(certificate.hash), timeoutMs: 5000 },
+      );
+      try {
+        // 8 pings 100 ms apart: 4 times the timeout.
+        const stats = await runPings(session, {
+          count: 8,
+          intervalMs: 100,
+          timeoutMs: 2000,
+        });
+        assert.equal(stats.summary().received, 8);
+      } finally {
+        session.close();
+      }
+    },
+  );
+});
+
+Deno.test("listenWebTransportH2() refuses TCP connections past maxPendingHandshakes", async () => {
+  await withGuardedListener(
+    { handshakeTimeoutMs: 10_000, maxPendingHandshakes: 2 },
+    async (port) => {
+      const held = [
+        await Deno.connect({ hostname: "127.0.0.1", port }),
+        await Deno.connect({ hostname: "127.0.0.1", port }),
+      ];
+      try {
+        // Both are accepted before the third arrives.
+        const third = await rawExchange({
+          hostname: "127.0.0.1",
+          port,
+          waitMs: 5000,
+        });
+        assert.ok(third.closedByPeer);
+        assert.ok(third.elapsedMs < 5000, `${third.elapsedMs} ms`);
+      } finally {
+        for (const conn of held) conn.close();
+      }
+    },
+  );
+});
