@@ -67,3 +67,40 @@ Deno.test("a node:http2 server survives clients that send GOAWAY with no stream 
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+Deno.test("an exception out of a node:http2 callback drops that connection, not the process", async () => {
+  assert.equal(guardHttp2Sessions(), true);
+  const certificate = await generateCertificate();
+  const server = createSecureServer({
+    cert: certificate.certPem,
+    key: certificate.keyPem,
+  });
+  let thrown = 0;
+  server.on("session", (session) => {
+    session.on("error", () => {});
+    // Emitted from inside nghttp2's frame callback, i.e. inside receive().
+    session.on("goaway", () => {
+      thrown++;
+      throw new Error("a handler failed");
+    });
+  });
+  await new Promise<void>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve())
+  );
+  const { port } = server.address() as { port: number };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const seen = await rawExchange({
+        hostname: "127.0.0.1",
+        port,
+        tls: { alpn: ["h2"] },
+        send: new Uint8Array([...H2_PREFACE, ...h2Settings(), ...h2Goaway(0)]),
+        waitMs: 5000,
+      });
+      assert.ok(seen.closedByPeer, `round ${i}: connection left open`);
+    }
+    assert.equal(thrown, 3);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
