@@ -9,6 +9,7 @@ import {
   type CertificateBundle,
   KeyMismatchError,
   loadCertificate,
+  pinningProblem,
 } from "./lib/certificates.ts";
 import {
   applyLogFlags,
@@ -20,6 +21,7 @@ import {
 } from "./lib/cli.ts";
 import { StateDirError, storedCertificateSource } from "./lib/cert_store.ts";
 import { assertPrivateKeyFile, KeyFileError } from "./lib/key_file.ts";
+import { logger } from "./lib/log.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
 import { startWithBindRetry } from "./lib/server_lifecycle.ts";
 import { formatStatsLine, STATS_SIGNAL } from "./lib/stats_line.ts";
@@ -40,6 +42,8 @@ import {
   type ServerConfig,
 } from "./lib/server_cli.ts";
 import { BindError, formatSeconds } from "./lib/transport.ts";
+
+const log = logger("server");
 
 async function readCertificate(
   config: ServerConfig,
@@ -67,8 +71,9 @@ async function readCertificate(
   } catch (cause) {
     throw new ExitError(ExitCode.USAGE, (cause as Error).message, { cause });
   }
+  let certificate: CertificateBundle;
   try {
-    return await loadCertificate(certPem, keyPem);
+    certificate = await loadCertificate(certPem, keyPem);
   } catch (cause) {
     throw new ExitError(
       ExitCode.USAGE,
@@ -78,6 +83,14 @@ async function readCertificate(
       { cause },
     );
   }
+  const problem = pinningProblem(certificate);
+  if (problem) {
+    log.warning(
+      "{file}: {problem}; browsers will refuse its --cert-hash (a CA-issued certificate needs none)",
+      { file: config.certFile, problem },
+    );
+  }
+  return certificate;
 }
 
 function printCertificate(certificate: CertificateBundle): void {

@@ -305,6 +305,29 @@ async function _assertKeyPair(
 }
 
 /**
+ * Why browsers would refuse to pin `bundle` with `serverCertificateHashes`
+ * (a validity over 14 days), or `undefined` when they accept it. Deno's own
+ * clients accept either.
+ *
+ * @example
+ * ```ts
+ * import { pinningProblem } from "./certificates.ts";
+ * const notBefore = new Date(0);
+ * console.log(pinningProblem({ notBefore, notAfter: new Date(30 * 86_400_000) }));
+ * // valid 30 days, over the 14 that browsers accept for a pinned hash
+ * ```
+ */
+export function pinningProblem(
+  bundle: Pick<CertificateBundle, "notBefore" | "notAfter">,
+): string | undefined {
+  const ms = bundle.notAfter.getTime() - bundle.notBefore.getTime();
+  if (ms <= MAX_PINNABLE_VALIDITY_MS) return undefined;
+  // Rounded up, so a certificate just over the limit does not read "14".
+  const days = Math.ceil(ms / 86_400_000 * 10) / 10;
+  return `valid ${days} days, over the 14 that browsers accept for a pinned hash`;
+}
+
+/**
  * When to replace `bundle`: a fifth of its lifetime before it expires, but at
  * most a day before, so a 13-day certificate lives 12 days and a short-lived
  * test certificate renews too.

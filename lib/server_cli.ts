@@ -99,8 +99,8 @@ ${LOG_FLAG_HELP.join("\n")}
   -h, --help           show this help
   -V, --version        show the version
 
-Prints 'listening on https://HOST:PORT/PATH' and 'cert-hash sha-256 HEX' once
-ready, and 'health on http://HOST:PORT' with --health-port. SIGINT or
+Prints 'listening on https://HOST:PORT/PATH' (HOST is loopback when bound to
+every interface) and 'cert-hash sha-256 HEX' once ready, and 'health on http://HOST:PORT' with --health-port. SIGINT or
 SIGTERM (after --drain-delay) closes sessions with a going-away code and
 exits 0; a second signal skips the rest of the delay.
 SIGUSR2 prints 'stats N sessions=… streams=… pongs=… malformed=… refused=…'

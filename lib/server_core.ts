@@ -20,7 +20,11 @@ import {
 import { ECHO_PATH, serveEcho } from "./echo.ts";
 import { logger } from "./log.ts";
 import { type ResponderStats, serveSession } from "./responder.ts";
-import { formatHostPort, type IncomingSession } from "./transport.ts";
+import {
+  connectableHost,
+  formatHostPort,
+  type IncomingSession,
+} from "./transport.ts";
 import {
   listenTransports,
   type SessionListener,
@@ -205,10 +209,13 @@ export class PingPongServer {
     return this.#listener.addr;
   }
 
-  /** The URL clients use, with the bound address. */
+  /**
+   * The URL clients use: the bound address, or loopback when bound to every
+   * interface (`::`, `0.0.0.0`), which is no address to connect to.
+   */
   get url(): string {
     return `https://${
-      formatHostPort(this.addr.hostname, this.addr.port)
+      formatHostPort(connectableHost(this.addr.hostname), this.addr.port)
     }${this.#path}`;
   }
 

@@ -67,6 +67,9 @@ export async function startWithBindRetry(
 }
 
 function _portBusy(error: unknown): boolean {
-  return error instanceof BindError &&
-    error.cause instanceof Deno.errors.AddrInUse;
+  if (!(error instanceof BindError)) return false;
+  // UDP (Deno.QuicEndpoint) says AddrInUse; TCP (node:http2's listener for
+  // HTTP/2) says it the Node way, with code EADDRINUSE.
+  return error.cause instanceof Deno.errors.AddrInUse ||
+    (error.cause as { code?: unknown } | undefined)?.code === "EADDRINUSE";
 }

@@ -477,7 +477,39 @@ async function settledWithin<T>(
 }
 
 function _newWebTransport(url: string, init: WebTransportOptions) {
-  return new WebTransport(url, init);
+  return new URL(url).hostname.startsWith("[")
+    ? _withBareIpv6Hostname(() => new WebTransport(url, init))
+    : new WebTransport(url, init);
+}
+
+/**
+ * Runs `body` with `URL#hostname` giving IPv6 addresses without brackets.
+ *
+ * Deno 2.9's `WebTransport` hands `url.hostname` to its QUIC connect as the
+ * TLS server name, and an IPv6 literal's hostname keeps its brackets
+ * (`[::1]`), which TLS refuses: "invalid server name: [::1]". The constructor
+ * reads `hostname` synchronously, once; its CONNECT request is built later
+ * from the whole URL, with the brackets back.
+ */
+function _withBareIpv6Hostname<T>(body: () => T): T {
+  const descriptor = Object.getOwnPropertyDescriptor(
+    URL.prototype,
+    "hostname",
+  );
+  const get = descriptor?.get;
+  if (!descriptor?.configurable || !get) return body();
+  Object.defineProperty(URL.prototype, "hostname", {
+    ...descriptor,
+    get(this: URL) {
+      const hostname: string = get.call(this);
+      return /^\[.*\]$/.test(hostname) ? hostname.slice(1, -1) : hostname;
+    },
+  });
+  try {
+    return body();
+  } finally {
+    Object.defineProperty(URL.prototype, "hostname", descriptor);
+  }
 }
 
 function classifyFailure(where: string, cause: unknown): ConnectError {
@@ -523,6 +555,25 @@ export function formatHostPort(hostname: string, port: number): string {
   return hostname.includes(":")
     ? `[${hostname}]:${port}`
     : `${hostname}:${port}`;
+}
+
+/**
+ * An address a client on this machine can connect to, for a server bound to
+ * `hostname`: a wildcard (`::`, `0.0.0.0`) takes every interface but is no
+ * destination, so it becomes the loopback address of its family.
+ *
+ * @example
+ * ```ts
+ * import { connectableHost } from "./transport.ts";
+ * console.log(connectableHost("::")); // ::1
+ * console.log(connectableHost("0.0.0.0")); // 127.0.0.1
+ * console.log(connectableHost("192.0.2.7")); // 192.0.2.7
+ * ```
+ */
+export function connectableHost(hostname: string): string {
+  if (hostname === "0.0.0.0" || hostname === "") return "127.0.0.1";
+  if (/^[0:]+$/.test(hostname) && hostname.includes(":")) return "::1";
+  return hostname;
 }
 
 /**

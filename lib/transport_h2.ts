@@ -5,13 +5,15 @@
  *
  * Its HTTP/3 half needs a native addon that pingpong does not ship; the
  * library announces the failed attempt to load it on the console, which
- * {@linkcode loadLibrary} keeps from users.
+ * {@linkcode loadLibrary} keeps from users. Loading it also installs
+ * `http2_guard.ts`, without which a client's GOAWAY can crash the process.
  *
  * @module
  */
 import { connect as tlsConnect } from "node:tls";
 import type { CertificateBundle } from "./certificates.ts";
-import { CloseCode } from "./codec.ts";
+import { CloseCode, ErrorCode } from "./codec.ts";
+import { guardHttp2Sessions } from "./http2_guard.ts";
 import { logger } from "./log.ts";
 import {
   BindError,
@@ -44,6 +46,7 @@ let _library: Promise<Library> | undefined;
  * ```
  */
 export function loadLibrary(): Promise<Library> {
+  guardHttp2Sessions();
   return _library ??= _quietly(async () => {
     const library = await import("@fails-components/webtransport");
     // The complaints are printed once the addon's import has failed; both of
@@ -110,6 +113,21 @@ export interface ListenH2Options {
    * @default {undefined}
    */
   httpHandler?: HttpHandler;
+  /**
+   * A TCP connection must have an HTTP/2 stream open (a session or a page
+   * request) within this long of connecting, and again within this long of
+   * its last stream closing, or it is closed. Also bounds the TLS handshake.
+   *
+   * @default {10000}
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * TCP connections with no stream open (in their handshakes, or idle) at
+   * once; more are refused.
+   *
+   * @default {256}
+   */
+  maxPendingHandshakes?: number;
 }
 
 // The library's types are loose JS; these are the parts used here.
@@ -128,7 +146,33 @@ interface _Http2Server {
     path: string,
     options: { noAutoPaths: boolean },
   ): ReadableStream<_LibrarySession>;
-  transportInt?: { serverInt?: _NodeEmitter };
+  transportInt?: { serverInt?: _NodeServer };
+}
+
+/** The parts of `node:http2`'s secure server used here. */
+interface _NodeServer extends _NodeEmitter {
+  /** node:tls' TLS handshake deadline, ms (120 s unless set). */
+  _handshakeTimeout?: number;
+}
+
+/** A raw TCP socket, a TLS socket or an HTTP/2 session, as far as used. */
+interface _NodeSocket {
+  remoteAddress?: string;
+  remotePort?: number;
+  alpnProtocol?: string | false;
+  destroyed?: boolean;
+  _parent?: _NodeSocket;
+  once(event: string, listener: (...args: unknown[]) => void): void;
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  end(data?: string): void;
+  destroy(): void;
+}
+
+interface _NodeSession {
+  socket?: _NodeSocket;
+  destroyed: boolean;
+  on(event: "stream", listener: (stream: _NodeSocket) => void): void;
+  destroy(): void;
 }
 
 interface _LibrarySession extends WebTransport {
@@ -237,22 +281,104 @@ export class WebTransportH2Listener {
 
   async #ready(session: _LibrarySession): Promise<void> {
     const remoteAddr = _parsePeer(session.peerAddress);
+    const addr = formatHostPort(remoteAddr.hostname, remoteAddr.port);
     try {
       session.closed.catch(() => {});
       await session.ready;
-      const { path = "/", authority = "localhost" } = session.userData ?? {};
+    } catch (error) {
+      log.debug("handshake with {addr} failed: {error}", {
+        addr,
+        error: String(error),
+      });
+      return;
+    }
+    const { path = "/", authority } = session.userData ?? {};
+    let url: URL;
+    try {
+      url = requestUrl(path, authority);
+    } catch (error) {
+      // A session nobody serves would stay open: close it, as for any path
+      // the server does not serve.
+      log.info("refused {addr}: bad path: {error}", {
+        addr,
+        error: String(error),
+      });
+      _closeQuietly(session, {
+        closeCode: CloseCode.NOT_FOUND,
+        reason: "not found: bad path",
+      });
+      return;
+    }
+    try {
       this.#options.onSession({
         session: adaptSession(session),
-        url: new URL(path, `https://${authority}`),
+        url,
         remoteAddr,
       });
     } catch (error) {
-      log.debug("handshake with {addr} failed: {error}", {
-        addr: `${remoteAddr.hostname}:${remoteAddr.port}`,
+      // This session's failure must not reach the process.
+      log.warning("session from {addr} failed: {error}", {
+        addr,
         error: String(error),
+      });
+      _closeQuietly(session, {
+        closeCode: ErrorCode.INTERNAL,
+        reason: "internal error",
       });
     }
   }
+}
+
+function _closeQuietly(session: WebTransport, info: WebTransportCloseInfo) {
+  try {
+    session.close(info);
+  } catch (error) {
+    log.debug("close failed: {error}", { error: String(error) });
+  }
+}
+
+/** Host of the URL built when a CONNECT's `:authority` is no usable host. */
+const _NO_AUTHORITY = "https://localhost";
+
+/**
+ * The URL a CONNECT asked for, from its `:path` and `:authority`. What
+ * counts is the path and query; the authority may be anything a client sends,
+ * and `node:http2` clients send an IPv6 address without brackets
+ * (`::1:4433`), so one that makes no valid host gives way to `localhost`.
+ *
+ * @throws {TypeError} when `path` makes no URL at all.
+ * @example
+ * ```ts
+ * import { requestUrl } from "./transport_h2.ts";
+ * console.log(requestUrl("/pingpong?token=t", "::1:4433").href);
+ * // https://[::1]:4433/pingpong?token=t
+ * ```
+ */
+export function requestUrl(path: string, authority: string | undefined): URL {
+  return new URL(path, _authorityBase(authority));
+}
+
+function _authorityBase(authority: string | undefined): string {
+  if (!authority) return _NO_AUTHORITY;
+  for (
+    const candidate of [
+      `https://${authority}`,
+      // A bare IPv6 address and port: bracket the address.
+      `https://${
+        authority.replace(/^([0-9a-f:.]*:[0-9a-f:.]*):(\d+)$/i, "[$1]:$2")
+      }`,
+    ]
+  ) {
+    try {
+      const base = new URL(candidate);
+      if (base.pathname === "/" && !base.search && !base.username) {
+        return base.origin;
+      }
+    } catch {
+      // Not a host; try the next reading.
+    }
+  }
+  return _NO_AUTHORITY;
 }
 
 /**
@@ -396,7 +522,108 @@ function _serveHttp(server: _Http2Server, handler: HttpHandler | undefined) {
   });
   // No "request" listener for HTTP/1.1: adding one makes node:http2's
   // compatibility layer answer CONNECT streams itself (405), which breaks
-  // WebTransport. Browsers fetch the page over HTTP/2 anyway.
+  // WebTransport. Browsers fetch the page over HTTP/2 anyway; HTTP/1.1 gets
+  // a 505 from _guardConnections.
+}
+
+/** What an HTTP/1.1 request on the TCP port is told. */
+const _HTTP1_ANSWER = (() => {
+  const body =
+    "This port speaks HTTP/2 (and WebTransport over HTTP/2 and HTTP/3), not HTTP/1.1.\n" +
+    "Use an HTTP/2 client, e.g. curl --http2, or a browser, for the page at /.\n";
+  return "HTTP/1.1 505 HTTP Version Not Supported\r\n" +
+    "Content-Type: text/plain; charset=utf-8\r\n" +
+    `Content-Length: ${new TextEncoder().encode(body).length}\r\n` +
+    "Connection: close\r\n\r\n" + body;
+})();
+
+/**
+ * Bounds what a TCP connection may cost before it does anything useful:
+ * - HTTP/1.1 (the library lets it through, and nothing would ever answer)
+ *   gets a 505 saying what to use, and the connection is closed;
+ * - the TLS handshake, and then the time until an HTTP/2 stream opens (and
+ *   again after the last one closes), are limited to `handshakeTimeoutMs`,
+ *   as the QUIC handshake is over HTTP/3;
+ * - at most `maxPendingHandshakes` connections without an open stream may
+ *   exist at once; more are closed on arrival.
+ */
+function _guardConnections(server: _Http2Server, options: ListenH2Options) {
+  const emitter = server.transportInt?.serverInt;
+  if (!emitter) return;
+  const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  const cap = options.maxPendingHandshakes ?? 256;
+  emitter._handshakeTimeout = timeoutMs;
+
+  const theirs = emitter.listeners("secureConnection");
+  emitter.removeAllListeners("secureConnection");
+  emitter.on("secureConnection", (...args: never[]) => {
+    const [socket] = args as unknown as [_NodeSocket];
+    if (socket.alpnProtocol === ALPN_H2) {
+      for (const listener of theirs) listener.apply(emitter, args);
+      return;
+    }
+    socket.on("error", () => {});
+    socket.once("data", () => socket.end(_HTTP1_ANSWER));
+  });
+
+  // Raw TCP connection -> timer of the connection while it has no stream.
+  const waiting = new Map<_NodeSocket, ReturnType<typeof setTimeout>>();
+  const sessions = new Map<_NodeSocket, _NodeSession>();
+  const settle = (raw: _NodeSocket) => {
+    clearTimeout(waiting.get(raw));
+    waiting.delete(raw);
+  };
+  const wait = (raw: _NodeSocket, what: string) => {
+    settle(raw);
+    waiting.set(
+      raw,
+      setTimeout(() => {
+        waiting.delete(raw);
+        log.warning(
+          "closed TCP connection from {addr}: {what} within {ms} ms",
+          {
+            addr: formatHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0),
+            what,
+            ms: timeoutMs,
+          },
+        );
+        const session = sessions.get(raw);
+        if (session && !session.destroyed) session.destroy();
+        else raw.destroy();
+      }, timeoutMs),
+    );
+  };
+  emitter.on("connection", (...args: never[]) => {
+    const [raw] = args as unknown as [_NodeSocket];
+    if (waiting.size >= cap) {
+      log.warning(
+        "refused a TCP connection: {count} connections without a stream",
+        { count: waiting.size },
+      );
+      raw.destroy();
+      return;
+    }
+    wait(raw, "no HTTP/2 stream");
+    raw.once("close", () => {
+      settle(raw);
+      sessions.delete(raw);
+    });
+  });
+  emitter.on("session", (...args: never[]) => {
+    const [session] = args as unknown as [_NodeSession];
+    const raw = session.socket?._parent ?? session.socket;
+    if (!raw) return;
+    sessions.set(raw, session);
+    let open = 0;
+    session.on("stream", (stream) => {
+      if (open++ === 0) settle(raw);
+      stream.once("close", () => {
+        if (--open === 0 && !session.destroyed && !raw.destroyed) {
+          wait(raw, "no new HTTP/2 stream");
+        }
+      });
+    });
+  });
 }
 
 interface _Responder {
@@ -487,6 +714,7 @@ export async function listenWebTransportH2(
     );
   }
   _serveHttp(server, options.httpHandler);
+  _guardConnections(server, options);
   const bound = server.address();
   return new WebTransportH2Listener(server, {
     transport: "tcp",
@@ -517,6 +745,7 @@ export async function connectWebTransportH2(
 ): Promise<ConnectedSession> {
   const { WebTransport: LibraryWebTransport } = await loadLibrary();
   let refusal: { errorcode?: unknown; error?: unknown } | undefined;
+  let pinFailure: ConnectError | undefined;
   try {
     const connected = await connectWebTransport(url, {
       ...options,
@@ -528,12 +757,21 @@ export async function connectWebTransportH2(
           forceReliable: true,
         } as never) as unknown as WebTransport;
         _onEarlyClose(session, (info) => refusal = info);
+        if (options.certHash) {
+          _enforcePin(
+            session,
+            new URL(target).host,
+            options.certHash,
+            (failure) => pinFailure = failure,
+          );
+        }
         return session;
       },
     });
     adaptSession(connected.session);
     return connected;
   } catch (error) {
+    if (pinFailure) throw pinFailure;
     if (!(error instanceof ConnectError) || error.kind !== "network") {
       throw error;
     }
@@ -542,6 +780,87 @@ export async function connectWebTransportH2(
     }
     throw await _diagnose(new URL(url), options.certHash, error);
   }
+}
+
+interface _TlsSocket {
+  authorized: boolean;
+  getPeerCertificate(): {
+    fingerprint256?: string;
+    valid_from?: string;
+    valid_to?: string;
+  } | undefined;
+  prependOnceListener(event: "secureConnect", listener: () => void): void;
+}
+
+interface _Http2ClientSession {
+  socket?: _TlsSocket;
+}
+
+/** The library's `node:http2` session under a client WebTransport. */
+function _http2Client(
+  session: WebTransport,
+): _Http2ClientSession | undefined {
+  return (session as unknown as {
+    sessionint?: {
+      parentobj?: { transportInt?: { clientInt?: _Http2ClientSession } };
+    };
+  }).sessionint?.parentobj?.transportInt?.clientInt;
+}
+
+/**
+ * Checks the server certificate against the pinned `certHash` as soon as TLS
+ * is up, before any HTTP/2 frame (and so before the CONNECT with its URL and
+ * `?token=`) is sent.
+ *
+ * The library checks the pin only when the chain is not trusted
+ * (`socket.authorized` false), so a certificate from a CA the system trusts
+ * passed with any pin; and its check refuses certificates valid over 14
+ * days, which Deno's HTTP/3 accepts. This listener runs first and sets
+ * `authorized` from the pin alone, as `serverCertificateHashes` does over
+ * HTTP/3: true when the hash matches and the certificate is valid now (the
+ * library then skips its check), false otherwise (the library's check then
+ * fails the connection before the CONNECT).
+ */
+function _enforcePin(
+  session: WebTransport,
+  where: string,
+  certHash: Uint8Array,
+  fail: (failure: ConnectError) => void,
+): void {
+  const reject = (problem: string) =>
+    fail(
+      new ConnectError(
+        "certificate",
+        `certificate of ${where} rejected: ${problem}`,
+      ),
+    );
+  const socket = _http2Client(session)?.socket;
+  if (!socket) {
+    // Fail closed: a pin nobody checks is worse than no connection.
+    reject("cannot check the pinned hash over HTTP/2 (unexpected library)");
+    _closeQuietly(session, { closeCode: 0, reason: "pin not checked" });
+    return;
+  }
+  socket.prependOnceListener("secureConnect", () => {
+    const cert = socket.getPeerCertificate();
+    const hash = (cert?.fingerprint256 ?? "").replaceAll(":", "")
+      .toLowerCase();
+    const now = Date.now();
+    if (hash !== _hex(certHash)) {
+      reject(`its hash is ${hash || "unknown"} (check --cert-hash)`);
+      socket.authorized = false;
+    } else if (
+      !(Date.parse(cert?.valid_from ?? "") <= now &&
+        now <= Date.parse(cert?.valid_to ?? ""))
+    ) {
+      reject(
+        `not valid now (valid from ${cert?.valid_from} to ${cert?.valid_to})`,
+      );
+      socket.authorized = false;
+    } else {
+      socket.authorized = true;
+    }
+  });
 }
 
 /**
@@ -574,12 +893,14 @@ function _refused(
   const text = typeof reason === "string" && !/ERR_|^Error/.test(reason)
     ? reason
     : "";
+  // Kind "closed" with the code, as over HTTP/3: a refusal (path, token,
+  // busy) is not retried as a network failure would be.
   return new ConnectError(
-    "refused",
+    "closed",
     code === CloseCode.NOT_FOUND
       ? `server refused path ${url.pathname}: ${text || "not found"}`
       : `server closed the session with code ${code}${text ? `: ${text}` : ""}`,
-    { cause },
+    { cause, closeCode: code, reason: text },
   );
 }
 

@@ -121,33 +121,40 @@ export async function listenTransports(
   options: ListenTransportsOptions,
 ): Promise<SessionListener> {
   const transports = options.transports ?? TRANSPORTS;
-  for (let attempt = 1;; attempt++) {
-    const h3 = transports.includes("h3")
-      ? listenWebTransport({
-        ...options,
-        onSession: (incoming) =>
-          options.onSession({ ...incoming, transport: "h3" }),
-      })
-      : undefined;
-    if (!transports.includes("h2")) {
-      if (!h3) throw new RangeError("no transport to listen on");
-      return h3;
+  const h3 = (port: number | undefined) =>
+    listenWebTransport({
+      ...options,
+      port,
+      onSession: (incoming) =>
+        options.onSession({ ...incoming, transport: "h3" }),
+    });
+  if (!transports.includes("h2")) {
+    if (!transports.includes("h3")) {
+      throw new RangeError("no transport to listen on");
     }
+    return h3(options.port);
+  }
+  const { listenWebTransportH2 } = await _h2();
+  for (let attempt = 1;; attempt++) {
+    // TCP first: a TCP listener closed after a failure frees its port at
+    // once, while Deno 2.9's QuicEndpoint.close() keeps the UDP socket bound
+    // until garbage collection, so a UDP-first attempt that failed on TCP
+    // would leave its own UDP port busy for every retry.
+    const h2 = await listenWebTransportH2({
+      ...options,
+      onSession: (incoming) =>
+        options.onSession({ ...incoming, transport: "h2" }),
+    });
+    if (!transports.includes("h3")) return h2;
     try {
-      const h2 = await (await _h2()).listenWebTransportH2({
-        ...options,
-        port: h3?.addr.port ?? options.port,
-        onSession: (incoming) =>
-          options.onSession({ ...incoming, transport: "h2" }),
-      });
-      return h3 ? new _DualListener(h3, h2) : h2;
+      return new _DualListener(h3(h2.addr.port), h2);
     } catch (error) {
-      h3?.close();
-      // Port 0 found a UDP port whose TCP twin is taken: try another.
+      h2.close();
+      // Port 0 found a TCP port whose UDP twin is taken: try another.
       const retry = error instanceof BindError && (options.port ?? 4433) === 0;
       if (!retry || attempt >= _PORT_TRIES) throw error;
-      log.debug("TCP port {port} taken, trying another", {
-        port: h3?.addr.port,
+      log.debug("UDP port {port} taken, trying another", {
+        port: h2.addr.port,
       });
     }
   }

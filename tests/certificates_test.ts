@@ -8,6 +8,7 @@ import {
   loadCertificate,
   MAX_PINNABLE_VALIDITY_MS,
   parseCertHash,
+  pinningProblem,
   renewalDelay,
   sha256Hex,
 } from "../lib/certificates.ts";
@@ -196,5 +197,23 @@ Deno.test("sha256Hex() hashes the empty input to the known value", async () => {
   assert.equal(
     await sha256Hex(new Uint8Array()),
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  );
+});
+
+Deno.test("pinningProblem() names a validity over 14 days and passes 14 or less", async () => {
+  const day = 86_400_000;
+  const notBefore = new Date(0);
+  assert.equal(
+    pinningProblem({ notBefore, notAfter: new Date(14 * day) }),
+    undefined,
+  );
+  assert.equal(pinningProblem(await generateCertificate()), undefined);
+  assert.equal(
+    pinningProblem({ notBefore, notAfter: new Date(30 * day) }),
+    "valid 30 days, over the 14 that browsers accept for a pinned hash",
+  );
+  assert.match(
+    pinningProblem({ notBefore, notAfter: new Date(14 * day + 1000) })!,
+    /^valid 14\.1 days, over the 14/,
   );
 });

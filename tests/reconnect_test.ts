@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parseCertHash } from "../lib/cert_hash.ts";
+import { generateCertificate } from "../lib/certificates.ts";
 import { CloseCode } from "../lib/codec.ts";
 import { SessionClosedError } from "../lib/pinger.ts";
 import {
@@ -15,6 +16,8 @@ import type { PingPongServer } from "../lib/server_core.ts";
 import { ConnectError, connectWebTransport } from "../lib/transport.ts";
 import type { TransportSession } from "../lib/transport_select.ts";
 import { startInProcessServer } from "./support/in_process.ts";
+import { serveSession } from "../lib/responder.ts";
+import { listenWebTransportH2 } from "../lib/transport_h2.ts";
 
 Deno.test("DeadPathDetector counts silence from the server's last sign of life, not from the first unanswered ping", () => {
   const detector = new DeadPathDetector(3000, 0);
@@ -353,4 +356,55 @@ Deno.test("pingWithReconnect() with retryFirst stops at a rejected certificate i
     (error) => error instanceof ConnectError && error.kind === "certificate",
   );
   assert.deepEqual(connected, []);
+});
+
+Deno.test("pingWithReconnect() over HTTP/2 fails at once when the reconnect is refused with 404", async () => {
+  const certificate = await generateCertificate();
+  const sessions: WebTransport[] = [];
+  const listener = await listenWebTransportH2({
+    hostname: "127.0.0.1",
+    port: 0,
+    certificate,
+    onSession: ({ session }) => {
+      sessions.push(session);
+      if (sessions.length === 1) {
+        serveSession(session);
+      } else {
+        // As a server restarted with another --path answers.
+        session.close({
+          closeCode: CloseCode.NOT_FOUND,
+          reason: "not found: /pingpong",
+        });
+      }
+    },
+  });
+  try {
+    const started = performance.now();
+    await assert.rejects(
+      pingWithReconnect({
+        url: `https://127.0.0.1:${listener.addr.port}/pingpong`,
+        certHash: parseCertHash(certificate.hash),
+        transport: "h2",
+        count: 1000,
+        intervalMs: 10,
+        // The first session goes away after a few pongs: reconnect at once.
+        onReply: (seq) => {
+          if (seq === 3) {
+            sessions[0].close({
+              closeCode: CloseCode.GOING_AWAY,
+              reason: "restarting",
+            });
+          }
+        },
+      }),
+      (error: unknown) =>
+        error instanceof ConnectError && error.kind === "closed" &&
+        error.closeCode === CloseCode.NOT_FOUND,
+    );
+    // One reconnect reached the server, and was not tried again.
+    assert.equal(sessions.length, 2);
+    assert.ok(performance.now() - started < 1500);
+  } finally {
+    listener.close();
+  }
 });

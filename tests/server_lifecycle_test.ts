@@ -124,3 +124,23 @@ Deno.test("startWithBindRetry()'s defaults outlast a previous instance's 5 s dra
     if (!freed) held.close();
   }
 });
+
+Deno.test("startWithBindRetry() also retries when only the TCP port (HTTP/2) is busy", async () => {
+  const held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (held.addr as Deno.NetAddr).port;
+  let waits = 0;
+  const server = await startWithBindRetry({ hostname: "127.0.0.1", port }, {
+    maxAttempts: 5,
+    baseDelayMs: 10,
+    sleep: (ms, signal) => {
+      if (waits++ === 0) held.close();
+      return abortableSleep(ms, signal);
+    },
+  });
+  try {
+    assert.equal(server.addr.port, port);
+    assert.equal(waits, 1);
+  } finally {
+    await server.shutdown(0);
+  }
+});
