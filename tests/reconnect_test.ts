@@ -380,26 +380,27 @@ Deno.test("pingWithReconnect() over HTTP/2 fails at once when the reconnect is r
   });
   try {
     const started = performance.now();
-    await assert.rejects(
-      pingWithReconnect({
-        url: `https://127.0.0.1:${listener.addr.port}/pingpong`,
-        certHash: parseCertHash(certificate.hash),
-        transport: "h2",
-        count: 1000,
-        intervalMs: 10,
-        // The first session goes away after a few pongs: reconnect at once.
-        onReply: (seq) => {
-          if (seq === 3) {
-            sessions[0].close({
-              closeCode: CloseCode.GOING_AWAY,
-              reason: "restarting",
-            });
-          }
-        },
-      }),
-      (error: unknown) =>
-        error instanceof ConnectError && error.kind === "closed" &&
-        error.closeCode === CloseCode.NOT_FOUND,
+    const { failure } = await pingWithReconnect({
+      url: `https://127.0.0.1:${listener.addr.port}/pingpong`,
+      certHash: parseCertHash(certificate.hash),
+      transport: "h2",
+      count: 1000,
+      intervalMs: 10,
+      // The first session goes away after a few pongs: reconnect at once.
+      onReply: (seq) => {
+        if (seq === 3) {
+          sessions[0].close({
+            closeCode: CloseCode.GOING_AWAY,
+            reason: "restarting",
+          });
+        }
+      },
+    });
+    // The run ends with the refusal as its failure, not a retry.
+    assert.ok(
+      failure instanceof ConnectError && failure.kind === "closed" &&
+        failure.closeCode === CloseCode.NOT_FOUND,
+      String(failure),
     );
     // One reconnect reached the server, and was not tried again.
     assert.equal(sessions.length, 2);
