@@ -177,6 +177,7 @@ function discoverRun(config: ClientConfig, signal: AbortSignal) {
     print: (line: string) => console.log(line),
     json: config.json,
     signal,
+    sendsToken: config.action === "ping" && config.token !== undefined,
   };
 }
 

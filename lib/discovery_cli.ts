@@ -207,6 +207,12 @@ export interface DiscoverRun {
   json: boolean;
   /** Cancels. */
   signal: AbortSignal;
+  /**
+   * Whether the run sends a token (`--token`, `$PINGPONG_TOKEN`): mDNS then
+   * needs a pin that does not come from the advert.
+   * @default {false}
+   */
+  sendsToken?: boolean;
 }
 
 function pinnedHash(run: DiscoverRun): Uint8Array<ArrayBuffer> | undefined {
@@ -257,6 +263,14 @@ async function targetsOf(
       certHash: pinnedHash(run),
     });
   }
+  const pin = pinnedHash(run);
+  if (run.sendsToken && !pin) {
+    // An mDNS answer is unauthenticated: pinning the hash it advertises would
+    // hand the token to any host on the link that answers first.
+    throw new UsageError(
+      `--token with mDNS discovery needs --cert-hash or $${CERT_HASH_ENV}: an advert's own hash would send the token to whoever answers`,
+    );
+  }
   const wanted = config.instance?.toLowerCase();
   const instances = await browse({
     interfaces: interfacesOf(config),
@@ -269,7 +283,7 @@ async function targetsOf(
   });
   const targets = instanceTargets(instances, {
     instance: config.instance,
-    certHash: pinnedHash(run),
+    certHash: pin,
   });
   if (targets.length === 0) throw nothingFound(config);
   return targets;

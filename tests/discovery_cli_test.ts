@@ -222,3 +222,26 @@ Deno.test("discoverTargets() pins the hash from --cert-hash, else from PINGPONG_
     message: /^\$PINGPONG_CERT_HASH: /,
   });
 });
+
+Deno.test("discoverTargets() refuses to send a token to a server pinned only by its mDNS advert", async () => {
+  // Refused before any packet is sent: an mDNS answer is unauthenticated.
+  const config = parseClientDiscovery({ discover: true }, [])!;
+  const run = {
+    certHash: undefined,
+    env: () => undefined,
+    print: () => {},
+    json: false,
+    signal: new AbortController().signal,
+    sendsToken: true,
+  };
+  await assert.rejects(discoverTargets(config, run), {
+    name: "UsageError",
+    message:
+      /^--token with mDNS discovery needs --cert-hash or \$PINGPONG_CERT_HASH: /,
+  });
+  // A static list is the operator's own: the token goes with the flag's pin
+  // or CA validation, as for a URL.
+  const list = parseClientDiscovery({ server: "127.0.0.1:4433" }, [])!;
+  const targets = await discoverTargets(list, run);
+  assert.equal(targets.length, 1);
+});
