@@ -20,7 +20,20 @@ const log = logger("cert_store");
 const CERT_FILE = "ephemeral-cert.pem";
 const KEY_FILE = "ephemeral-key.pem";
 
-/** Thrown when the state directory cannot be used. */
+/**
+ * Thrown when the state directory cannot be used; `cause` is the file-system
+ * error (or the `KeyFileError` of a stored key others may read).
+ *
+ * @example A directory that cannot be created
+ * ```ts
+ * import { StateDirError, storedCertificateSource } from "./cert_store.ts";
+ * // A regular file cannot hold a directory.
+ * const obtain = storedCertificateSource("/dev/null/pingpong");
+ * const error = await obtain().catch((error) => error);
+ * console.log(error instanceof StateDirError); // true
+ * console.log(error.message.startsWith("cannot keep the certificate in --state-dir /dev/null/pingpong: ")); // true
+ * ```
+ */
 export class StateDirError extends Error {
   /**
    * @param message One line naming the directory and the cause.

@@ -37,7 +37,17 @@ export interface CertificateBundle {
   notAfter: Date;
 }
 
-/** Thrown when a certificate or key cannot be read or used. */
+/**
+ * Thrown when a certificate or key cannot be read or used.
+ *
+ * @example
+ * ```ts
+ * import { CertificateError, loadCertificate } from "./certificates.ts";
+ * const error = await loadCertificate("not a PEM", "").catch((error) => error);
+ * console.log(error instanceof CertificateError); // true
+ * console.log(error.message); // "not a PEM certificate: no CERTIFICATE block"
+ * ```
+ */
 export class CertificateError extends Error {
   /**
    * @param message One line naming the cause.
@@ -52,6 +62,22 @@ export class CertificateError extends Error {
 /**
  * Thrown when a certificate and the private key given with it are not a pair
  * (e.g. `--cert` of one server with `--key` of another).
+ *
+ * @example A subclass: one `catch` for `CertificateError` handles both
+ * ```ts
+ * import {
+ *   CertificateError,
+ *   generateCertificate,
+ *   KeyMismatchError,
+ *   loadCertificate,
+ * } from "./certificates.ts";
+ * const one = await generateCertificate();
+ * const other = await generateCertificate();
+ * const error = await loadCertificate(one.certPem, other.keyPem)
+ *   .catch((error) => error);
+ * console.log(error instanceof KeyMismatchError); // true
+ * console.log(error instanceof CertificateError); // true
+ * ```
  */
 export class KeyMismatchError extends CertificateError {
   /**

@@ -265,7 +265,30 @@ export function handleHealthRequest(
   }
 }
 
-/** Thrown when the health port cannot be bound. */
+/**
+ * Thrown by {@linkcode serveHealth} when the health port cannot be bound.
+ *
+ * @example A busy port
+ * ```ts
+ * import { HealthBindError, serveHealth } from "./health.ts";
+ * using held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * try {
+ *   serveHealth({
+ *     hostname: "127.0.0.1",
+ *     port: held.addr.port,
+ *     source: {
+ *       ready: () => true,
+ *       metrics: () => {
+ *         throw new Error("never asked: nothing is served");
+ *       },
+ *     },
+ *   });
+ * } catch (error) {
+ *   console.log(error instanceof HealthBindError); // true
+ *   console.log((error as Error).message.endsWith("for --health-port: address already in use")); // true
+ * }
+ * ```
+ */
 export class HealthBindError extends Error {
   /**
    * @param message One line naming the cause.

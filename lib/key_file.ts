@@ -21,7 +21,23 @@ export const FORBIDDEN_ROOT_KEY_BITS = 0o037;
 /** Who may open a key file, as `Deno.stat` reports it (`null`: no such notion here). */
 export type KeyFileInfo = Pick<Deno.FileInfo, "mode" | "uid" | "gid">;
 
-/** Thrown when a private key file is open to other users. */
+/**
+ * Thrown when a private key file is open to other users.
+ *
+ * @example The message names the file, the mode and the fix
+ * ```ts
+ * import { checkKeyFile, KeyFileError } from "./key_file.ts";
+ * try {
+ *   checkKeyFile("key.pem", { mode: 0o100644, uid: 1000, gid: 1000 }, []);
+ * } catch (error) {
+ *   if (error instanceof KeyFileError) {
+ *     console.log(error.mode.toString(8)); // 644
+ *     console.log(error.message);
+ *     // key.pem: private key is open to other users (mode 0644); run: chmod 600 key.pem
+ *   }
+ * }
+ * ```
+ */
 export class KeyFileError extends Error {
   /** The file's permission bits. */
   readonly mode: number;

@@ -157,7 +157,21 @@ export class CircuitBreaker {
     return this.#failures;
   }
 
-  /** Milliseconds until an attempt may pass (0 when one may pass now). */
+  /**
+   * Milliseconds until an attempt may pass (0 when one may pass now): how
+   * long a caller refused by {@linkcode tryAcquire} should sleep.
+   *
+   * @example
+   * ```ts
+   * import { CircuitBreaker } from "./retry.ts";
+   * let t = 0;
+   * const breaker = new CircuitBreaker({ failureThreshold: 1, coolDownMs: 1000, now: () => t });
+   * console.log(breaker.waitMs()); // 0: closed
+   * breaker.failure();
+   * t = 400;
+   * console.log(breaker.waitMs()); // 600: the rest of the cool-down
+   * ```
+   */
   waitMs(): number {
     if (this.#state === "closed") return 0;
     if (this.#state === "half-open") {
@@ -169,6 +183,18 @@ export class CircuitBreaker {
   /**
    * Asks to make one attempt: true when the circuit is closed, or when it is
    * past its cool-down and no other probe is out (the caller is the probe).
+   *
+   * @example One probe at a time
+   * ```ts
+   * import { CircuitBreaker } from "./retry.ts";
+   * let t = 0;
+   * const breaker = new CircuitBreaker({ failureThreshold: 1, coolDownMs: 100, now: () => t });
+   * breaker.failure();
+   * console.log(breaker.tryAcquire()); // false: cooling down
+   * t = 100;
+   * console.log(breaker.tryAcquire()); // true: this caller is the probe
+   * console.log(breaker.tryAcquire()); // false: the probe is still out
+   * ```
    */
   tryAcquire(): boolean {
     const state = this.state;
@@ -179,14 +205,42 @@ export class CircuitBreaker {
     return true;
   }
 
-  /** Records a successful attempt: closes the circuit. */
+  /**
+   * Records a successful attempt: closes the circuit and starts the count of
+   * consecutive failures again.
+   *
+   * @example Only consecutive failures open it
+   * ```ts
+   * import { CircuitBreaker } from "./retry.ts";
+   * const breaker = new CircuitBreaker({ failureThreshold: 2 });
+   * breaker.failure();
+   * breaker.success();
+   * breaker.failure();
+   * console.log(breaker.state, breaker.failures); // closed 1
+   * ```
+   */
   success(): void {
     this.#failures = 0;
     this.#probing = false;
     this.#state = "closed";
   }
 
-  /** Records a failed attempt: may open (or re-open) the circuit. */
+  /**
+   * Records a failed attempt: opens the circuit at `failureThreshold`
+   * consecutive failures, and re-opens it at once when the probe fails.
+   *
+   * @example A failed probe re-opens it, whatever the threshold
+   * ```ts
+   * import { CircuitBreaker } from "./retry.ts";
+   * let t = 0;
+   * const breaker = new CircuitBreaker({ failureThreshold: 3, coolDownMs: 100, now: () => t });
+   * breaker.failure(); breaker.failure(); breaker.failure();
+   * t = 100;
+   * breaker.tryAcquire(); // the probe
+   * breaker.failure();
+   * console.log(breaker.state, breaker.waitMs()); // open 100
+   * ```
+   */
   failure(): void {
     this.#failures++;
     const wasProbe = this.#probing;
@@ -198,7 +252,22 @@ export class CircuitBreaker {
   }
 }
 
-/** Thrown by {@linkcode retry} when it gives up; `cause` is the last error. */
+/**
+ * Thrown by {@linkcode retry} when it gives up; `cause` is the last error.
+ *
+ * @example
+ * ```ts
+ * import { retry, RetryExhaustedError } from "./retry.ts";
+ * const error = await retry(() => Promise.reject(new Error("refused")), {
+ *   maxAttempts: 2,
+ *   sleep: () => Promise.resolve(),
+ * }).catch((error) => error);
+ * if (error instanceof RetryExhaustedError) {
+ *   console.log(error.attempts, error.limit); // 2 attempts
+ *   console.log(error.message); // gave up after 2 attempts in 0 s: refused
+ * }
+ * ```
+ */
 export class RetryExhaustedError extends Error {
   /** Attempts made. */
   readonly attempts: number;

@@ -8,7 +8,7 @@
 import { logger } from "./log.ts";
 import { retry, RetryExhaustedError, type RetryOptions } from "./retry.ts";
 import { PingPongServer, type PingPongServerOptions } from "./server_core.ts";
-import { BindError } from "./transport.ts";
+import { BindError, formatSeconds } from "./transport.ts";
 
 const log = logger("server");
 
@@ -45,10 +45,10 @@ export async function startWithBindRetry(
       ...policy,
       retryable: _portBusy,
       onRetry: ({ attempt, delayMs, error }) =>
-        log.warning("{error}; retry {attempt} in {delay} ms", {
+        log.warning("{error}; retry {attempt} in {delay}", {
           error: (error as Error).message,
           attempt,
-          delay: delayMs,
+          delay: formatSeconds(delayMs),
         }),
     });
   } catch (error) {

@@ -197,6 +197,17 @@ export class RttStats {
    * Takes back one ping counted by {@linkcode sent}: it was still in flight,
    * its reply not yet due, when the run was interrupted, so it is neither
    * answered nor lost (as ping(8) counts on Ctrl-C).
+   *
+   * @example
+   * ```ts
+   * import { RttStats } from "./stats.ts";
+   * const stats = new RttStats();
+   * stats.sent();
+   * stats.received(1.2);
+   * stats.sent(); // still in flight when Ctrl-C came
+   * stats.withdrawn();
+   * console.log(stats.summary().transmitted, stats.summary().loss); // 1 0
+   * ```
    */
   withdrawn(): void {
     if (this.#transmitted > this.#received) this.#transmitted--;
@@ -231,12 +242,41 @@ export class RttStats {
     return this.#received;
   }
 
-  /** Numbers held for the percentiles (samples or buckets): bounded. */
+  /**
+   * Numbers held for the percentiles (samples or buckets): bounded.
+   *
+   * @example Past `exactSamples`, memory follows the range of RTTs, not their number
+   * ```ts
+   * import { RttStats } from "./stats.ts";
+   * const stats = new RttStats({ exactSamples: 1000 });
+   * const run = (pongs: number) => {
+   *   for (let i = 0; i < pongs; i++) stats.received(1 + (i % 100) / 100);
+   *   return stats.retained;
+   * };
+   * console.log(run(10_000) === run(100_000)); // true
+   * ```
+   */
   get retained(): number {
     return this.#samples?.length ?? this.#histogram!.buckets;
   }
 
-  /** The figures so far. */
+  /**
+   * The figures so far; `rtt` is `undefined` until a pong arrives.
+   *
+   * @example
+   * ```ts
+   * import { RttStats } from "./stats.ts";
+   * const stats = new RttStats();
+   * stats.sent();
+   * console.log(stats.summary().rtt); // undefined
+   * for (const rtt of [1, 2, 3, 4]) {
+   *   stats.sent();
+   *   stats.received(rtt);
+   * }
+   * const { received, loss, rtt } = stats.summary();
+   * console.log(received, loss, rtt?.min, rtt?.p50, rtt?.max); // 4 0.2 1 2 4
+   * ```
+   */
   summary(): RunSummary {
     const n = this.#received;
     const transmitted = this.#transmitted;

@@ -25,12 +25,38 @@ function refused(
   );
 }
 
-Deno.test("checkKeyFile() accepts owner-only modes, whoever owns the file, and platforms without modes", () => {
+function accepted(
+  info: { mode: number | null; uid: number | null; gid: number | null },
+  groups: number[],
+): void {
+  assert.doesNotThrow(
+    () => checkKeyFile("certs/key.pem", info, groups),
+    `${info.mode?.toString(8)} uid ${info.uid} gid ${info.gid}`,
+  );
+}
+
+Deno.test("checkKeyFile() accepts owner-only modes, whoever owns the file, and nothing more", () => {
   for (const uid of [0, 1000]) {
-    checkKeyFile("k", { mode: FILE | 0o600, uid, gid: 1000 }, []);
-    checkKeyFile("k", { mode: FILE | 0o400, uid, gid: 1000 }, []);
+    for (const owner of [0o600, 0o400]) {
+      accepted({ mode: FILE | owner, uid, gid: 1000 }, []);
+      // One bit more for others, or group read outside the rule: refused.
+      refused(
+        { mode: FILE | owner | 0o004, uid, gid: 1000 },
+        [],
+        /open to other users/,
+      );
+      refused(
+        { mode: FILE | owner | 0o040, uid, gid: 1000 },
+        [],
+        /readable by group 1000/,
+      );
+    }
   }
-  checkKeyFile("k", { mode: null, uid: null, gid: null }, []);
+});
+
+Deno.test("checkKeyFile() leaves a file alone on a platform without modes (null), where it would refuse the same owner and group with a mode", () => {
+  accepted({ mode: null, uid: 1000, gid: 1000 }, []);
+  refused({ mode: FILE | 0o644, uid: 1000, gid: 1000 }, [], /open to other/);
 });
 
 Deno.test("checkKeyFile() refuses any access for others, and group write or execute, whoever owns the file", () => {
@@ -45,12 +71,21 @@ Deno.test("checkKeyFile() refuses any access for others, and group write or exec
   }
 });
 
-Deno.test("checkKeyFile() accepts group read of a root-owned key when the process is in that group (a Secret with fsGroup)", () => {
+Deno.test("checkKeyFile() accepts group read of a root-owned key when the process is in that group (a Secret with fsGroup), and only then", () => {
   for (const mode of [0o440, 0o640]) {
-    checkKeyFile("tls.key", { mode: FILE | mode, uid: 0, gid: 2000 }, [
-      65532,
-      2000,
-    ]);
+    accepted({ mode: FILE | mode, uid: 0, gid: 2000 }, [65532, 2000]);
+    // The same file, read by a process outside the group, or owned by
+    // someone else than root: refused.
+    refused(
+      { mode: FILE | mode, uid: 0, gid: 2000 },
+      [65532],
+      /group 2000 is not one this server runs in/,
+    );
+    refused(
+      { mode: FILE | mode, uid: 1000, gid: 2000 },
+      [65532, 2000],
+      /group-readable keys must be owned by root/,
+    );
   }
 });
 

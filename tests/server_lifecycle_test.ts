@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { resetSync } from "@logtape/logtape";
+import { setupLogging } from "../lib/log.ts";
 import { abortableSleep } from "../lib/retry.ts";
 import {
   BIND_RETRY_DEFAULTS,
@@ -142,5 +144,41 @@ Deno.test("startWithBindRetry() also retries when only the TCP port (HTTP/2) is 
     assert.equal(waits, 1);
   } finally {
     await server.shutdown(0);
+  }
+});
+
+Deno.test("startWithBindRetry() logs each wait in seconds, rounded to the millisecond", async () => {
+  const { held, port } = holdPort();
+  const lines: string[] = [];
+  setupLogging({ write: (line) => lines.push(line) });
+  try {
+    let now = 0;
+    await assert.rejects(
+      startWithBindRetry({ hostname: "127.0.0.1", port }, {
+        ...BIND_RETRY_DEFAULTS,
+        maxAttempts: 3,
+        // A clock with fractions, as performance.now() has: the last wait is
+        // cut to the time left, so it is fractional too.
+        now: () => now,
+        sleep: (ms) => {
+          now += ms + 0.4456489999993;
+          return Promise.resolve();
+        },
+        random: () => 0.99,
+        maxElapsedMs: 400,
+      }),
+      BindError,
+    );
+    const retries = lines.filter((line) => line.includes("; retry "));
+    assert.equal(retries.length, 2, lines.join(""));
+    // Waits 247 ms (0.99 of the 250 ms ceiling), then the 152.554 ms left.
+    assert.match(
+      retries[0],
+      /address already in use"?; retry 1 in "?0\.247 s"?$/m,
+    );
+    assert.match(retries[1], /; retry 2 in "?0\.153 s"?$/m);
+  } finally {
+    resetSync();
+    held.close();
   }
 });

@@ -9,7 +9,7 @@ import {
 
 const WRONG_PIN = "ab".repeat(32);
 
-Deno.test("a pinned hash holds over HTTP/2 even for a certificate from a trusted CA", async (t) => {
+Deno.test("a pinned hash holds over HTTP/2 even for a certificate from a trusted CA, and without a pin the CA in DENO_CERT vouches over HTTP/2 and HTTP/3", async (t) => {
   const ca = await makeTestCa();
   const leaf = await makeTestLeaf({ ca, validityDays: 10 });
   const files = await writeCertFiles(leaf, ca);
@@ -58,18 +58,43 @@ Deno.test("a pinned hash holds over HTTP/2 even for a certificate from a trusted
       assert.equal(result.code, 0, result.stderr);
     });
 
-    await t.step("no pin: the CA vouches", async () => {
-      const result = await runClient([
+    for (const transport of ["h2", "h3"]) {
+      const noPin = [
         `${server.url}?token=secret`,
         "--transport",
-        "h2",
+        transport,
         "-c",
         "2",
         "-i",
         "0",
-      ], trustCa);
-      assert.equal(result.code, 0, result.stderr);
-    });
+      ];
+      await t.step(
+        `no pin, --transport ${transport}: the CA vouches`,
+        async () => {
+          const result = await runClient(noPin, trustCa);
+          assert.equal(result.code, 0, result.stderr);
+          assert.match(
+            result.stdout,
+            new RegExp(`connected over HTTP/${transport[1]} in `),
+          );
+          assert.match(result.stdout, /2 transmitted, 2 received, 0% loss/);
+        },
+      );
+
+      await t.step(
+        `no pin, --transport ${transport}, CA not trusted: rejected (DENO_CERT is what vouched)`,
+        async () => {
+          const result = await runClient(noPin);
+          assert.equal(result.code, 2, result.stdout + result.stderr);
+          assert.ok(
+            result.stderr.startsWith(
+              `pingpong-client: certificate of 127.0.0.1:${server.port} rejected: `,
+            ),
+            result.stderr,
+          );
+        },
+      );
+    }
   } finally {
     await Deno.remove(files.dir, { recursive: true });
   }
