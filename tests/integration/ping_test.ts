@@ -51,22 +51,31 @@ Deno.test("client.ts over HTTP/3 reports a wrong pin and a wrong path in one lin
     );
     assert.equal(result.stdout, "");
   });
-  await t.step("wrong path", async () => {
-    const result = await runClient([
-      server.url.replace(/\/pingpong$/, "/nope"),
-      "--cert-hash",
-      server.certHash,
-      "--count",
-      "1",
-      "--transport",
-      "h3",
-    ]);
-    assert.equal(result.code, 2, result.stderr);
-    assert.match(
-      assertOneLine(result.stderr),
-      /^pingpong-client: server refused path \/nope: /,
-    );
-  });
+  for (const output of [[], ["--json"]]) {
+    await t.step(`wrong path ${output.join(" ")}`, async () => {
+      const result = await runClient([
+        server.url.replace(/\/pingpong$/, "/nope"),
+        "--cert-hash",
+        server.certHash,
+        "--count",
+        "1",
+        "--timeout",
+        "5",
+        "--transport",
+        "h3",
+        ...output,
+      ]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(
+        assertOneLine(result.stderr),
+        /^pingpong-client: server refused path \/nope: /,
+      );
+      // A refusal, not a loss: no "connected", no timeout, no summary.
+      assert.equal(result.stdout, "");
+      // At once, not after the ping's 5 s timeout.
+      assert.ok(result.elapsedMs < 5000, `exited after ${result.elapsedMs} ms`);
+    });
+  }
   // The server refused both and goes on serving.
   await expectAllPongs(server.url, server.certHash, { count: 3 });
 });
