@@ -182,7 +182,6 @@ function exitErrorFor(error: unknown, url: string): unknown {
 function discoverRun(config: ClientConfig, signal: AbortSignal) {
   return {
     certHash: config.certHash,
-    env: (name: string) => readEnv([name])[name],
     print: (line: string) => console.log(line),
     json: config.json,
     signal,

@@ -17,6 +17,7 @@ import {
   UsageError,
 } from "./cli.ts";
 import {
+  CERT_HASH_ENV,
   CLIENT_DISCOVERY_FLAG_SPECS,
   CLIENT_DISCOVERY_HELP,
   type DiscoveryConfig,
@@ -42,7 +43,10 @@ export interface ClientConfig extends LogFlags {
   timeoutMs: number;
   /** How pings travel. */
   mode: Mode;
-  /** Pinned certificate hash, or `undefined` for CA validation. */
+  /**
+   * Pinned certificate hash (`--cert-hash`, else `$PINGPONG_CERT_HASH`), or
+   * `undefined` for CA validation.
+   */
   certHash: Uint8Array<ArrayBuffer> | undefined;
   /** One JSON object per line instead of text. */
   json: boolean;
@@ -92,6 +96,7 @@ Options:
   -m, --mode MODE      ${MODES.join("|")} (default: ${CLIENT_DEFAULTS.mode})
       --cert-hash HEX  accept the server certificate whose SHA-256 is HEX
                        (as the server prints it) instead of CA validation
+                       (default: \$${CERT_HASH_ENV}, else the system CA store)
       --token TOKEN    the server's shared token, sent as ?token= in the
                        session URL (default: \$${TOKEN_ENV})
   -t, --transport T    ${
@@ -132,7 +137,7 @@ Exit status: 0 every ping answered, 1 some lost, 2 usage or connection error.
  * console.log(config.count, config.mode); // 3 stream
  * ```
  * @param args The command line.
- * @param env Environment variables (`PINGPONG_TOKEN`).
+ * @param env Environment variables (`PINGPONG_TOKEN`, `PINGPONG_CERT_HASH`).
  */
 export function parseClientArgs(
   args: string[],
@@ -199,16 +204,7 @@ export function parseClientArgs(
   }
   const url = discovery ? "" : parseServerUrl(positionals[0]);
   if (values.token === "") throw new UsageError("--token must not be empty");
-  let certHash: Uint8Array<ArrayBuffer> | undefined;
-  if (values["cert-hash"] !== undefined) {
-    try {
-      certHash = parseCertHash(values["cert-hash"]);
-    } catch (cause) {
-      throw new UsageError(`--cert-hash: ${(cause as Error).message}`, {
-        cause,
-      });
-    }
-  }
+  const certHash = resolveCertHash(values["cert-hash"], env);
   return {
     ...base,
     action: "ping",
@@ -252,6 +248,34 @@ export function parseClientArgs(
     token: resolveToken(values.token, env),
     discovery,
   };
+}
+
+/**
+ * The hash to pin: `--cert-hash`, else {@linkcode CERT_HASH_ENV} (an empty
+ * variable counts as unset), else `undefined` for CA validation.
+ *
+ * @throws {UsageError} naming the flag or the variable whose value is bad.
+ * @example
+ * ```ts
+ * import { resolveCertHash } from "./client_cli.ts";
+ * const hash = resolveCertHash(undefined, { PINGPONG_CERT_HASH: "ab".repeat(32) });
+ * console.log(hash?.length); // 32
+ * ```
+ */
+export function resolveCertHash(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Uint8Array<ArrayBuffer> | undefined {
+  const fromEnv = env[CERT_HASH_ENV];
+  const [source, text] = flag !== undefined
+    ? ["--cert-hash", flag]
+    : [`$${CERT_HASH_ENV}`, fromEnv === "" ? undefined : fromEnv];
+  if (text === undefined) return undefined;
+  try {
+    return parseCertHash(text);
+  } catch (cause) {
+    throw new UsageError(`${source}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 function seconds(flag: string, text: string, min: number): number {

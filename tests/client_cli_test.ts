@@ -54,6 +54,37 @@ Deno.test("parseClientArgs() reads every flag, long and short", () => {
   assert.equal(config.logFormat, "json");
 });
 
+Deno.test("parseClientArgs() pins $PINGPONG_CERT_HASH for a URL as for discovery, --cert-hash winning", () => {
+  const env = { PINGPONG_CERT_HASH: "02".repeat(32) };
+  assert.deepEqual(
+    [...parseClientArgs([URL_], env).certHash!],
+    Array(32).fill(2),
+  );
+  assert.deepEqual(
+    [...parseClientArgs(["--cert-hash", "01".repeat(32), URL_], env).certHash!],
+    Array(32).fill(1),
+  );
+  assert.deepEqual(
+    [...parseClientArgs(["--server", "a:1"], env).certHash!],
+    Array(32).fill(2),
+  );
+  // Empty counts as unset; a bad value is a usage error naming the variable,
+  // unless the flag overrides it.
+  assert.equal(
+    parseClientArgs([URL_], { PINGPONG_CERT_HASH: "" }).certHash,
+    undefined,
+  );
+  assert.throws(() => parseClientArgs([URL_], { PINGPONG_CERT_HASH: "xyz" }), {
+    name: "UsageError",
+    message: /^\$PINGPONG_CERT_HASH: a certificate hash is 64 hex digits/,
+  });
+  assert.equal(
+    parseClientArgs(["--cert-hash", HASH, URL_], { PINGPONG_CERT_HASH: "xyz" })
+      .certHash?.length,
+    32,
+  );
+});
+
 Deno.test("parseClientArgs() rejects bad values with a message naming the flag", () => {
   const cases: [string[], RegExp][] = [
     [["-c", "0", URL_], /--count must be at least 1/],

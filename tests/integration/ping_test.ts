@@ -80,6 +80,33 @@ Deno.test("client.ts over HTTP/3 reports a wrong pin and a wrong path in one lin
   await expectAllPongs(server.url, server.certHash, { count: 3 });
 });
 
+Deno.test("client.ts pins $PINGPONG_CERT_HASH for a URL, and --cert-hash wins over it", async (t) => {
+  await using server = await startServer();
+  const args = [server.url, "--count", "1", "--transport", "h3"];
+  await t.step("the right hash in the variable connects", async () => {
+    const result = await runClient(args, {
+      env: { PINGPONG_CERT_HASH: server.certHash },
+    });
+    assert.equal(result.code, 0, result.stderr);
+  });
+  await t.step("--cert-hash overrides a wrong variable", async () => {
+    const result = await runClient(["--cert-hash", server.certHash, ...args], {
+      env: { PINGPONG_CERT_HASH: "ab".repeat(32) },
+    });
+    assert.equal(result.code, 0, result.stderr);
+  });
+  await t.step("a malformed variable: one line naming it, exit 2", async () => {
+    const result = await runClient(args, {
+      env: { PINGPONG_CERT_HASH: "xyz" },
+    });
+    assert.equal(result.code, 2);
+    assert.match(
+      assertOneLine(result.stderr),
+      /^pingpong-client: \$PINGPONG_CERT_HASH: a certificate hash is 64 hex digits/,
+    );
+  });
+});
+
 Deno.test("client.ts with no server listening exits 2 within --timeout", async () => {
   // A port that was free a moment ago: nothing answers on it.
   const socket = Deno.listenDatagram({
