@@ -80,6 +80,43 @@ Deno.test("client.ts over HTTP/3 reports a wrong pin and a wrong path in one lin
   await expectAllPongs(server.url, server.certHash, { count: 3 });
 });
 
+Deno.test("a wrong pin, and no pin for a self-signed certificate, read the same over HTTP/3 and HTTP/2", async (t) => {
+  await using server = await startServer();
+  const where = `127.0.0.1:${server.port}`;
+  const cases = [
+    [
+      "a wrong pin",
+      ["--cert-hash", "ab".repeat(32)],
+      `certificate of ${where} rejected: it does not match the pinned hash (check --cert-hash)`,
+    ],
+    [
+      "no pin",
+      [],
+      `certificate of ${where} rejected: not trusted by the system CA store (pass --cert-hash)`,
+    ],
+  ] as const;
+  for (const [name, pin, message] of cases) {
+    for (const transport of ["h3", "h2", "auto"]) {
+      await t.step(`${name} over ${transport}`, async () => {
+        const result = await runClient([
+          server.url,
+          ...pin,
+          "--count",
+          "1",
+          "--transport",
+          transport,
+        ]);
+        assert.equal(result.code, 2, result.stderr);
+        assert.equal(
+          assertOneLine(result.stderr),
+          `pingpong-client: ${message}`,
+        );
+        assert.equal(result.stdout, "");
+      });
+    }
+  }
+});
+
 Deno.test("client.ts pins $PINGPONG_CERT_HASH for a URL, and --cert-hash wins over it", async (t) => {
   await using server = await startServer();
   const args = [server.url, "--count", "1", "--transport", "h3"];
