@@ -130,6 +130,68 @@ Deno.test("parseClientArgs() rejects bad values with a message naming the flag",
   }
 });
 
+Deno.test("parseClientArgs() names a flag that took the URL as its value instead of calling the URL missing", () => {
+  const secret = "SEKRIT-abc123";
+  const cases: [string[], string][] = [
+    [["-c", URL_], `--count must be a whole number, got '${URL_}'`],
+    [
+      ["-t", URL_],
+      `--transport must be one of auto, h3, h2, got '${URL_}'`,
+    ],
+    [["-W", URL_], `--timeout must be a number, got '${URL_}'`],
+    [
+      ["--token", URL_],
+      `missing the server URL: --token took '${URL_}' as its value`,
+    ],
+    [
+      ["-c", `${URL_}?token=${secret}`],
+      `--count must be a whole number, got '${URL_}?token=***'`,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseClientArgs(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError, `${args.join(" ")}: ${error}`);
+      assert.equal(error.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("parseClientArgs() refuses ping flags with --list instead of ignoring them", () => {
+  const cases: [string[], string][] = [
+    [["-c", "3"], "--count"],
+    [["--echo"], "--echo"],
+    [["--token", "t"], "--token"],
+    [["-i", "2"], "--interval"],
+    [["-s", "100", "-m", "datagram"], "--size, --mode"],
+    [
+      ["--cert-hash", HASH, "-t", "h2", "-W", "1"],
+      "--timeout, --cert-hash, --transport",
+    ],
+    [["--no-reconnect", "--max-retries", "2"], "--no-reconnect, --max-retries"],
+    [
+      ["--retry-max-delay", "1", "--dead-after", "1"],
+      "--retry-max-delay, --dead-after",
+    ],
+  ];
+  for (const [flags, named] of cases) {
+    for (
+      const list of [["--list"], ["--list", "--discover", "dns:x.example"]]
+    ) {
+      assert.throws(() => parseClientArgs([...list, ...flags]), {
+        name: "UsageError",
+        message: `--list only lists servers: it does not take ${named}`,
+      });
+    }
+  }
+  // What --list uses, and the environment's token and pin, are fine.
+  const config = parseClientArgs(
+    ["--list", "--json", "--discover-timeout", "1", "--instance", "lab"],
+    { PINGPONG_TOKEN: "t", PINGPONG_CERT_HASH: HASH },
+  );
+  assert.equal(config.discovery?.list, true);
+});
+
 Deno.test("parseClientArgs() answers --help and --version without a URL", () => {
   assert.equal(parseClientArgs(["--help"]).action, "help");
   assert.equal(parseClientArgs(["-V"]).action, "version");
