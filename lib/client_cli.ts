@@ -14,6 +14,7 @@ import {
   parseFlags,
   parseLogFlags,
   parseNumber,
+  parseSeconds,
   UsageError,
 } from "./cli.ts";
 import {
@@ -362,7 +363,7 @@ export function resolveCertHash(
 }
 
 function seconds(flag: string, text: string, min: number): number {
-  return Math.round(parseNumber(flag, text, { min, max: 86_400 }) * 1000);
+  return parseSeconds(flag, text, { min, max: 86_400 });
 }
 
 /**

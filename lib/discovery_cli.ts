@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ExitCode, ExitError, parseNumber, UsageError } from "./cli.ts";
+import { ExitCode, ExitError, parseSeconds, UsageError } from "./cli.ts";
 import { PROTOCOL_VERSION } from "./codec.ts";
 import {
   DiscoveryError,
@@ -184,12 +184,10 @@ export function parseClientDiscovery(
     instance: values.instance,
     timeoutMs: values["discover-timeout"] === undefined
       ? DEFAULT_DISCOVER_TIMEOUT_SECONDS * 1000
-      : Math.round(
-        parseNumber("discover-timeout", values["discover-timeout"], {
-          min: 0.05,
-          max: 3600,
-        }) * 1000,
-      ),
+      : parseSeconds("discover-timeout", values["discover-timeout"], {
+        min: 0.05,
+        max: 3600,
+      }),
     interfaces,
     list,
   };

@@ -114,8 +114,9 @@ Deno.test("parseClientArgs() rejects bad values with a message naming the flag",
       /--cert-hash: a certificate hash is 64 hex digits/,
     ],
     [["--log-level", "loud", URL_], /--log-level must be one of/],
-    [["--bogus", URL_], /Unknown option '--bogus'/],
-    [["-c"], /argument missing/],
+    [["--bogus", URL_], /^unknown flag --bogus$/],
+    [["-c"], /^--count needs a value$/],
+    [["--interval", "0x10", URL_], /^--interval must be a number/],
     [[], /missing the server URL/],
     [[URL_, URL_], /expected one URL, got 2/],
     [["http://127.0.0.1:4433/"], /start with https:\/\//],
@@ -195,6 +196,20 @@ Deno.test("parseClientArgs() refuses ping flags with --list instead of ignoring 
 Deno.test("parseClientArgs() answers --help and --version without a URL", () => {
   assert.equal(parseClientArgs(["--help"]).action, "help");
   assert.equal(parseClientArgs(["-V"]).action, "version");
+  // Whatever else is wrong.
+  for (
+    const args of [
+      ["--help", "--log-level", "loud"],
+      ["--help", "-c", "x"],
+      ["--bogus", "--help"],
+      ["-c", "-h"],
+    ]
+  ) assert.equal(parseClientArgs(args).action, "help", args.join(" "));
+});
+
+Deno.test("parseClientArgs() keeps a sub-millisecond interval from meaning back to back", () => {
+  assert.equal(parseClientArgs(["-i", "0.0004", URL_]).intervalMs, 1);
+  assert.equal(parseClientArgs(["-i", "0", URL_]).intervalMs, 0);
 });
 
 Deno.test("the client's --help lists every flag with its default", () => {
@@ -217,6 +232,16 @@ Deno.test("the client's --help lists every flag with its default", () => {
   }
   assert.match(CLIENT_HELP, /default: 1\)/);
   assert.match(CLIENT_HELP, /default: 64\)/);
+  assert.match(
+    CLIENT_HELP,
+    /--cert-hash HEX[^]{0,160}\(default: \$PINGPONG_CERT_HASH, else the system CA store\)/,
+  );
+  // Every flag starts in the flag column: "  -c, --count" or "      --json".
+  for (
+    const line of CLIENT_HELP.split("\n").filter((l) => /^\s+--?\w/.test(l))
+  ) {
+    assert.match(line, /^ {2}-\w, --|^ {6}--/, line);
+  }
 });
 
 Deno.test("parseServerUrl() refuses credentials in the URL", () => {
