@@ -105,3 +105,14 @@ Deno.test("parseServerArgs() answers --help and --version before checking values
     message: "--port must be a whole number, got '0x50'",
   });
 });
+
+Deno.test("parseServerArgs() keeps a sub-millisecond --idle-timeout from meaning never", () => {
+  assert.equal(
+    parseServerArgs(["--idle-timeout", "0.0004"]).limits.idleTimeoutMs,
+    1,
+  );
+  assert.equal(
+    parseServerArgs(["--idle-timeout", "0"]).limits.idleTimeoutMs,
+    0,
+  );
+});
