@@ -25,7 +25,11 @@ import {
   TOKEN_ENV,
   withToken,
 } from "./lib/auth.ts";
-import { ServiceMismatchError, SessionClosedError } from "./lib/pinger.ts";
+import {
+  isRefusal,
+  ServiceMismatchError,
+  SessionClosedError,
+} from "./lib/pinger.ts";
 import { pingWithReconnect, ReconnectFailedError } from "./lib/reconnect.ts";
 import {
   CERT_HASH_ENV,
@@ -132,6 +136,11 @@ async function ping(
   }
   const { stats, handshakeMs, failure } = result;
   const summary = stats.summary();
+  // A refusal is not a loss: the pings in flight were taken back, and a
+  // server that refused the session at once was never "connected".
+  if (failure instanceof SessionClosedError && isRefusal(failure.closeCode)) {
+    reporter.discard();
+  } else reporter.flush();
   // A run cut short still reports what it measured (as ping(8) does), then
   // the one line that says why it ended.
   if (!failure || summary.transmitted > 0) {
@@ -173,7 +182,6 @@ function exitErrorFor(error: unknown, url: string): unknown {
 function discoverRun(config: ClientConfig, signal: AbortSignal) {
   return {
     certHash: config.certHash,
-    env: (name: string) => readEnv([name])[name],
     print: (line: string) => console.log(line),
     json: config.json,
     signal,

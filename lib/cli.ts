@@ -87,7 +87,9 @@ export function parseNumber(
   text: string,
   rule: NumberRule = {},
 ): number {
-  const value = text.trim() === "" ? NaN : Number(text);
+  // Decimal only: Number() would also take "0x50" (80), "0b1", "1e3" and
+  // surrounding blanks.
+  const value = DECIMAL.test(text) ? Number(text) : NaN;
   const min = rule.min ?? -Infinity;
   const max = rule.max ?? Infinity;
   const kind = rule.integer ? "a whole number" : "a number";
@@ -101,6 +103,31 @@ export function parseNumber(
     throw new UsageError(`--${flag} must be ${range}, got '${text}'`);
   }
   return value;
+}
+
+/** A decimal number: digits, at most one point, an optional minus. */
+const DECIMAL = /^-?(\d+\.?\d*|\.\d+)$/;
+
+/**
+ * Parses the value of `--flag`, in seconds, as whole milliseconds within
+ * `rule` (in seconds). A positive value never becomes 0 ms, which flags take
+ * as "never" or "at once": below 1 ms it rounds up to 1 ms.
+ *
+ * @throws {UsageError} naming the flag when the value is not allowed.
+ * @example
+ * ```ts
+ * import { parseSeconds } from "./cli.ts";
+ * console.log(parseSeconds("timeout", "1.5", { min: 0 })); // 1500
+ * console.log(parseSeconds("timeout", "0.0004", { min: 0 })); // 1
+ * ```
+ */
+export function parseSeconds(
+  flag: string,
+  text: string,
+  rule: Omit<NumberRule, "integer"> = {},
+): number {
+  const seconds = parseNumber(flag, text, rule);
+  return seconds > 0 ? Math.max(1, Math.round(seconds * 1000)) : 0;
 }
 
 /**
@@ -166,12 +193,15 @@ export function parseLogFlags(
   };
 }
 
-/** Help lines for the logging flags. */
+/** Help lines for the logging flags (long-only, indented like the others). */
 export const LOG_FLAG_HELP = [
-  `  --log-level LEVEL    ${
+  "      --log-level LEVEL",
+  `                       ${
     LOG_LEVELS.join("|")
-  } (default: warning; debug adds stack traces)`,
-  `  --log-format FORMAT  ${
+  } (default: warning; debug adds`,
+  "                       stack traces)",
+  "      --log-format FORMAT",
+  `                       ${
     LOG_FORMATS.join("|")
   } log lines on stderr (default: text)`,
 ];
@@ -186,27 +216,40 @@ export const LOG_FLAG_HELP = [
  * const error = Object.assign(new TypeError("Unknown option '--x'"), {
  *   code: "ERR_PARSE_ARGS_UNKNOWN_OPTION",
  * });
- * console.log(toUsageError(error).name); // UsageError
+ * console.log(toUsageError(error).message); // unknown flag --x
  * ```
  */
 export function toUsageError(error: unknown): Error {
   if (error instanceof UsageError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-    // node:util spreads an ambiguous value over three lines ("...ambiguous.\n
-    // Did you forget...?\nTo specify ... use '--x=-XYZ'."): keep the first
-    // line and the way out.
-    const text = (error as Error).message;
-    const escape = text.match(/starting with a dash use ('[^']+')/)?.[1];
-    const first = oneLine(text).replace(/\.$/, "");
-    return new UsageError(
-      escape
-        ? `${first}: for a value starting with a dash write ${escape}`
-        : first,
-      { cause: error },
-    );
+    return new UsageError(_flagProblem((error as Error).message), {
+      cause: error,
+    });
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * node:util's parse error in our words, on one line: its messages run over
+ * several lines with advice about `--` and unbalanced quotes.
+ */
+function _flagProblem(text: string): string {
+  const quoted = text.match(/'([^']*)'/)?.[1] ?? "";
+  // "-c, --count <value>" names the long flag last.
+  const flag = quoted.match(/(--?[\w-]+)(?: <value>)?$/)?.[1] ?? quoted;
+  if (/^Unknown option/.test(text)) return `unknown flag ${quoted}`;
+  if (/^Unexpected argument/.test(text)) {
+    return `unexpected argument '${quoted}'`;
+  }
+  if (/argument missing/.test(text)) return `${flag} needs a value`;
+  if (/does not take an argument/.test(text)) return `${flag} takes no value`;
+  const escape = text.match(/starting with a dash use '(--[\w-]+)=-XYZ'/)
+    ?.[1];
+  if (escape) {
+    return `${escape} needs a value; for one starting with a dash write ${escape}=-XYZ`;
+  }
+  return oneLine(text).replace(/\.$/, "");
 }
 
 /** A negative number, which node:util would take for a flag. */
@@ -216,8 +259,9 @@ const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
  * `parseArgs` for the CLIs: a negative number after a flag that takes a
  * value is that flag's value (`--count -1`, `-c -5`), so the flag's own check
  * can say what is allowed ("--count must be at least 1") instead of
- * node:util calling the value ambiguous; and any failure is a one-line
- * {@linkcode UsageError}.
+ * node:util calling the value ambiguous; any failure is a one-line
+ * {@linkcode UsageError}; and with `--help` (or its short form) on the command
+ * line, a failure gives way to `{ help: true }`, so help is always shown.
  *
  * @throws {UsageError} for an unknown flag, a missing value, a stray argument.
  * @example
@@ -267,6 +311,16 @@ export function parseFlags<T extends ParseArgsConfig>(
   try {
     return parseArgs({ ...config, args: joined } as T);
   } catch (error) {
+    // `--help` anywhere (before `--`) is answered whatever else is wrong.
+    const end = args.indexOf("--");
+    const help = options.help;
+    const asked = (end < 0 ? args : args.slice(0, end)).some((arg) =>
+      arg === "--help" ||
+      (help?.short !== undefined && arg === `-${help.short}`)
+    );
+    if (help?.type === "boolean" && asked) {
+      return parseArgs({ ...config, args: ["--help"] } as T);
+    }
     throw toUsageError(error);
   }
 }

@@ -14,9 +14,11 @@ import {
   parseFlags,
   parseLogFlags,
   parseNumber,
+  parseSeconds,
   UsageError,
 } from "./cli.ts";
 import {
+  CERT_HASH_ENV,
   CLIENT_DISCOVERY_FLAG_SPECS,
   CLIENT_DISCOVERY_HELP,
   type DiscoveryConfig,
@@ -42,7 +44,10 @@ export interface ClientConfig extends LogFlags {
   timeoutMs: number;
   /** How pings travel. */
   mode: Mode;
-  /** Pinned certificate hash, or `undefined` for CA validation. */
+  /**
+   * Pinned certificate hash (`--cert-hash`, else `$PINGPONG_CERT_HASH`), or
+   * `undefined` for CA validation.
+   */
   certHash: Uint8Array<ArrayBuffer> | undefined;
   /** One JSON object per line instead of text. */
   json: boolean;
@@ -92,6 +97,7 @@ Options:
   -m, --mode MODE      ${MODES.join("|")} (default: ${CLIENT_DEFAULTS.mode})
       --cert-hash HEX  accept the server certificate whose SHA-256 is HEX
                        (as the server prints it) instead of CA validation
+                       (default: \$${CERT_HASH_ENV}, else the system CA store)
       --token TOKEN    the server's shared token, sent as ?token= in the
                        session URL (default: \$${TOKEN_ENV})
   -t, --transport T    ${
@@ -132,7 +138,7 @@ Exit status: 0 every ping answered, 1 some lost, 2 usage or connection error.
  * console.log(config.count, config.mode); // 3 stream
  * ```
  * @param args The command line.
- * @param env Environment variables (`PINGPONG_TOKEN`).
+ * @param env Environment variables (`PINGPONG_TOKEN`, `PINGPONG_CERT_HASH`).
  */
 export function parseClientArgs(
   args: string[],
@@ -142,31 +148,12 @@ export function parseClientArgs(
     args,
     strict: true,
     allowPositionals: true,
-    options: {
-      count: { type: "string", short: "c" },
-      interval: { type: "string", short: "i" },
-      size: { type: "string", short: "s" },
-      timeout: { type: "string", short: "W" },
-      mode: { type: "string", short: "m" },
-      "cert-hash": { type: "string" },
-      token: { type: "string" },
-      json: { type: "boolean", default: false },
-      "no-reconnect": { type: "boolean", default: false },
-      "max-retries": { type: "string" },
-      "retry-max-delay": { type: "string" },
-      "dead-after": { type: "string" },
-      transport: { type: "string", short: "t" },
-      echo: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-      version: { type: "boolean", short: "V", default: false },
-      ...LOG_FLAG_SPECS,
-      ...CLIENT_DISCOVERY_FLAG_SPECS,
-    },
+    options: CLIENT_FLAG_SPECS,
   });
   const { values, positionals } = parsed;
-  const logFlags = parseLogFlags(values);
-  const base = {
-    ...logFlags,
+  const defaults = {
+    logLevel: "warning",
+    logFormat: "text",
     url: "",
     count: Infinity,
     intervalMs: CLIENT_DEFAULTS.intervalSeconds * 1000,
@@ -175,20 +162,58 @@ export function parseClientArgs(
     mode: CLIENT_DEFAULTS.mode,
     certHash: undefined,
     json: values.json,
-    reconnect: !values["no-reconnect"],
-    maxRetries: RECONNECT_DEFAULTS.maxRetries as number,
-    retryMaxDelayMs: RECONNECT_DEFAULTS.maxDelayMs as number,
-    deadAfterMs: RECONNECT_DEFAULTS.deadAfterMs as number,
+    reconnect: true,
+    maxRetries: RECONNECT_DEFAULTS.maxRetries,
+    retryMaxDelayMs: RECONNECT_DEFAULTS.maxDelayMs,
+    deadAfterMs: RECONNECT_DEFAULTS.deadAfterMs,
     token: undefined,
     transport: CLIENT_DEFAULTS.transport,
-    echo: values.echo,
-  };
-  if (values.help) return { ...base, action: "help" };
-  if (values.version) return { ...base, action: "version" };
+    echo: false,
+  } as const;
+  if (values.help) return { ...defaults, action: "help" };
+  if (values.version) return { ...defaults, action: "version" };
 
+  // Every flag's value first, so a flag that took the URL as its value
+  // (`-c URL`) is named, rather than the URL reported missing.
+  let flags;
+  try {
+    flags = _parseValues(values, env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    // The bad value may be the URL, with a token in its query.
+    let message = error.message;
+    for (const flag of STRING_FLAGS) {
+      const value = values[flag];
+      if (typeof value === "string" && value !== "") {
+        message = message.replaceAll(value, redactToken(value));
+      }
+    }
+    throw new UsageError(message, { cause: error });
+  }
   const discovery = parseClientDiscovery(values, positionals);
+  if (discovery?.list) {
+    const given = PING_ONLY_FLAGS.filter((flag) =>
+      values[flag] !== undefined && values[flag] !== false
+    );
+    if (given.length > 0) {
+      throw new UsageError(
+        `--list only lists servers: it does not take ${
+          given.map((flag) => `--${flag}`).join(", ")
+        }`,
+      );
+    }
+  }
   if (!discovery && positionals.length === 0) {
-    throw new UsageError("missing the server URL (or --discover)");
+    const swallowed = STRING_FLAGS.find((flag) =>
+      /^https:\/\//i.test(String(values[flag] ?? ""))
+    );
+    throw new UsageError(
+      swallowed
+        ? `missing the server URL: --${swallowed} took '${
+          redactToken(String(values[swallowed]))
+        }' as its value`
+        : "missing the server URL (or --discover)",
+    );
   }
   if (positionals.length > 1) {
     throw new UsageError(
@@ -197,65 +222,148 @@ export function parseClientArgs(
       }`,
     );
   }
-  const url = discovery ? "" : parseServerUrl(positionals[0]);
-  if (values.token === "") throw new UsageError("--token must not be empty");
-  let certHash: Uint8Array<ArrayBuffer> | undefined;
-  if (values["cert-hash"] !== undefined) {
-    try {
-      certHash = parseCertHash(values["cert-hash"]);
-    } catch (cause) {
-      throw new UsageError(`--cert-hash: ${(cause as Error).message}`, {
-        cause,
-      });
-    }
-  }
   return {
-    ...base,
+    ...flags,
     action: "ping",
-    url,
+    url: discovery ? "" : parseServerUrl(positionals[0]),
+    discovery,
+  };
+}
+
+/** The client's `parseArgs` option specs. */
+const CLIENT_FLAG_SPECS = {
+  count: { type: "string", short: "c" },
+  interval: { type: "string", short: "i" },
+  size: { type: "string", short: "s" },
+  timeout: { type: "string", short: "W" },
+  mode: { type: "string", short: "m" },
+  "cert-hash": { type: "string" },
+  token: { type: "string" },
+  json: { type: "boolean", default: false },
+  "no-reconnect": { type: "boolean", default: false },
+  "max-retries": { type: "string" },
+  "retry-max-delay": { type: "string" },
+  "dead-after": { type: "string" },
+  transport: { type: "string", short: "t" },
+  echo: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", short: "V", default: false },
+  ...LOG_FLAG_SPECS,
+  ...CLIENT_DISCOVERY_FLAG_SPECS,
+} as const;
+
+type ClientFlagValues = ReturnType<
+  typeof parseFlags<{ options: typeof CLIENT_FLAG_SPECS }>
+>["values"];
+
+/** Flags that shape the pinging, which `--list` does not do. */
+const PING_ONLY_FLAGS = [
+  "count",
+  "interval",
+  "size",
+  "timeout",
+  "mode",
+  "cert-hash",
+  "token",
+  "no-reconnect",
+  "max-retries",
+  "retry-max-delay",
+  "dead-after",
+  "transport",
+  "echo",
+] as const satisfies readonly (keyof ClientFlagValues)[];
+
+/** Flags with a single value, one of which may have taken the URL. */
+const STRING_FLAGS =
+  (Object.keys(CLIENT_FLAG_SPECS) as (keyof typeof CLIENT_FLAG_SPECS)[]).filter(
+    (flag) => {
+      const spec: { type: string; multiple?: boolean } =
+        CLIENT_FLAG_SPECS[flag];
+      return spec.type === "string" && !spec.multiple;
+    },
+  );
+
+/** The values of the flags (all but the URL and discovery), checked. */
+function _parseValues(
+  values: ClientFlagValues,
+  env: Readonly<Record<string, string | undefined>>,
+): Omit<ClientConfig, "action" | "url" | "discovery"> {
+  if (values.token === "") throw new UsageError("--token must not be empty");
+  return {
+    ...parseLogFlags(values),
     count: values.count === undefined
       ? Infinity
       : parseNumber("count", values.count, { min: 1, integer: true }),
     intervalMs: values.interval === undefined
-      ? base.intervalMs
+      ? CLIENT_DEFAULTS.intervalSeconds * 1000
       : seconds("interval", values.interval, 0),
     size: values.size === undefined
-      ? base.size
+      ? CLIENT_DEFAULTS.size
       : parseNumber("size", values.size, {
         min: PING_HEADER_SIZE,
         max: DEFAULT_MAX_FRAME_SIZE,
         integer: true,
       }),
     timeoutMs: values.timeout === undefined
-      ? base.timeoutMs
+      ? CLIENT_DEFAULTS.timeoutSeconds * 1000
       : seconds("timeout", values.timeout, 0.001),
     mode: values.mode === undefined
-      ? base.mode
+      ? CLIENT_DEFAULTS.mode
       : parseChoice("mode", values.mode, MODES),
     transport: values.transport === undefined
-      ? base.transport
+      ? CLIENT_DEFAULTS.transport
       : parseChoice("transport", values.transport, TRANSPORT_CHOICES),
-    certHash,
+    certHash: resolveCertHash(values["cert-hash"], env),
+    json: values.json,
+    reconnect: !values["no-reconnect"],
     maxRetries: values["max-retries"] === undefined
-      ? base.maxRetries
+      ? RECONNECT_DEFAULTS.maxRetries
       : parseNumber("max-retries", values["max-retries"], {
         min: 1,
         max: 1_000_000,
         integer: true,
       }),
     retryMaxDelayMs: values["retry-max-delay"] === undefined
-      ? base.retryMaxDelayMs
+      ? RECONNECT_DEFAULTS.maxDelayMs
       : seconds("retry-max-delay", values["retry-max-delay"], 0.001),
     deadAfterMs: values["dead-after"] === undefined
-      ? base.deadAfterMs
+      ? RECONNECT_DEFAULTS.deadAfterMs
       : seconds("dead-after", values["dead-after"], 0.05),
     token: resolveToken(values.token, env),
-    discovery,
+    echo: values.echo,
   };
 }
 
+/**
+ * The hash to pin: `--cert-hash`, else {@linkcode CERT_HASH_ENV} (an empty
+ * variable counts as unset), else `undefined` for CA validation.
+ *
+ * @throws {UsageError} naming the flag or the variable whose value is bad.
+ * @example
+ * ```ts
+ * import { resolveCertHash } from "./client_cli.ts";
+ * const hash = resolveCertHash(undefined, { PINGPONG_CERT_HASH: "ab".repeat(32) });
+ * console.log(hash?.length); // 32
+ * ```
+ */
+export function resolveCertHash(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Uint8Array<ArrayBuffer> | undefined {
+  const fromEnv = env[CERT_HASH_ENV];
+  const [source, text] = flag !== undefined
+    ? ["--cert-hash", flag]
+    : [`$${CERT_HASH_ENV}`, fromEnv === "" ? undefined : fromEnv];
+  if (text === undefined) return undefined;
+  try {
+    return parseCertHash(text);
+  } catch (cause) {
+    throw new UsageError(`${source}: ${(cause as Error).message}`, { cause });
+  }
+}
+
 function seconds(flag: string, text: string, min: number): number {
-  return Math.round(parseNumber(flag, text, { min, max: 86_400 }) * 1000);
+  return parseSeconds(flag, text, { min, max: 86_400 });
 }
 
 /**

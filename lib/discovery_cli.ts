@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { parseCertHash } from "./cert_hash.ts";
-import { ExitCode, ExitError, parseNumber, UsageError } from "./cli.ts";
+import { ExitCode, ExitError, parseSeconds, UsageError } from "./cli.ts";
 import { PROTOCOL_VERSION } from "./codec.ts";
 import {
   DiscoveryError,
@@ -36,8 +35,9 @@ import { formatHostPort } from "./transport.ts";
 const log = logger("discovery");
 
 /**
- * Environment variable holding the hash to pin, like `--cert-hash`: for SRV
- * and static targets, and over the hash mDNS advertises.
+ * Environment variable holding the hash to pin when `--cert-hash` is not
+ * given, wherever the client connects: a URL, SRV and static targets, and
+ * over the hash mDNS advertises. Read once, by the client's flag parser.
  */
 export const CERT_HASH_ENV = "PINGPONG_CERT_HASH";
 
@@ -184,12 +184,10 @@ export function parseClientDiscovery(
     instance: values.instance,
     timeoutMs: values["discover-timeout"] === undefined
       ? DEFAULT_DISCOVER_TIMEOUT_SECONDS * 1000
-      : Math.round(
-        parseNumber("discover-timeout", values["discover-timeout"], {
-          min: 0.05,
-          max: 3600,
-        }) * 1000,
-      ),
+      : parseSeconds("discover-timeout", values["discover-timeout"], {
+        min: 0.05,
+        max: 3600,
+      }),
     interfaces,
     list,
   };
@@ -197,10 +195,8 @@ export function parseClientDiscovery(
 
 /** Options of {@linkcode discoverTargets} and {@linkcode listServers}. */
 export interface DiscoverRun {
-  /** Hash from `--cert-hash`, if given. */
+  /** Hash to pin, from `--cert-hash` or {@linkcode CERT_HASH_ENV}, if any. */
   certHash: Uint8Array<ArrayBuffer> | undefined;
-  /** Environment, for {@linkcode CERT_HASH_ENV}. */
-  env: (name: string) => string | undefined;
   /** Writes one line of output (`--list`). */
   print: (line: string) => void;
   /** `--json` output. */
@@ -213,19 +209,6 @@ export interface DiscoverRun {
    * @default {false}
    */
   sendsToken?: boolean;
-}
-
-function pinnedHash(run: DiscoverRun): Uint8Array<ArrayBuffer> | undefined {
-  if (run.certHash) return run.certHash;
-  const text = run.env(CERT_HASH_ENV);
-  if (text === undefined || text === "") return undefined;
-  try {
-    return parseCertHash(text);
-  } catch (cause) {
-    throw new UsageError(`$${CERT_HASH_ENV}: ${(cause as Error).message}`, {
-      cause,
-    });
-  }
 }
 
 function interfacesOf(config: DiscoveryConfig): MdnsInterface[] {
@@ -255,15 +238,15 @@ async function targetsOf(
   run: DiscoverRun,
 ): Promise<Target[]> {
   if (config.source === "static") {
-    return staticTargets(config.servers, DISCOVERY_PATH, pinnedHash(run));
+    return staticTargets(config.servers, DISCOVERY_PATH, run.certHash);
   }
   if (config.source === "dns") {
     return await srvTargets(config.srvName, {
       path: DISCOVERY_PATH,
-      certHash: pinnedHash(run),
+      certHash: run.certHash,
     });
   }
-  const pin = pinnedHash(run);
+  const pin = run.certHash;
   if (run.sendsToken && !pin) {
     // An mDNS answer is unauthenticated: pinning the hash it advertises would
     // hand the token to any host on the link that answers first.
@@ -302,7 +285,7 @@ async function targetsOf(
  *   source: "static", srvName: "", servers: [{ host: "127.0.0.1", port: 4433 }],
  *   instance: undefined, timeoutMs: 2000, interfaces: [], list: false,
  * }, {
- *   certHash: undefined, env: () => undefined, print: console.log,
+ *   certHash: undefined, print: console.log,
  *   json: false, signal: new AbortController().signal,
  * });
  * console.log(targets[0].url); // https://127.0.0.1:4433/pingpong
@@ -361,7 +344,7 @@ export function formatDiscovered(
  * ```ts ignore
  * import { listServers, parseClientDiscovery } from "./discovery_cli.ts";
  * const code = await listServers(parseClientDiscovery({ list: true }, [])!, {
- *   certHash: undefined, env: () => undefined, print: console.log,
+ *   certHash: undefined, print: console.log,
  *   json: false, signal: new AbortController().signal,
  * });
  * // pingpong-box-4433 address=10.0.0.2 port=4433 path=/pingpong host=box.local ...

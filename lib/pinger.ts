@@ -9,6 +9,7 @@
  */
 import { streamReleased } from "./_gc.ts";
 import {
+  CloseCode,
   DecodeError,
   decodeMessage,
   DEFAULT_MAX_FRAME_SIZE,
@@ -32,6 +33,34 @@ export const MODES = ["stream", "datagram", "stream-per-ping"] as const;
 
 /** One of {@linkcode MODES}. */
 export type Mode = (typeof MODES)[number];
+
+/**
+ * Close codes by which the server refuses this client as it is (path, token,
+ * origin, message size, rate, capacity): the server did not take the pings
+ * in flight, and trying again would be refused again.
+ */
+const REFUSALS: ReadonlySet<number> = new Set([
+  CloseCode.NOT_FOUND,
+  CloseCode.UNAUTHORIZED,
+  CloseCode.FORBIDDEN,
+  CloseCode.TOO_LARGE,
+  CloseCode.RATE_LIMITED,
+  CloseCode.BUSY,
+]);
+
+/**
+ * Whether `closeCode` is a refusal (404, 401, 403, 413, 429, 503) rather than
+ * a loss (going away, idle timeout, a dropped connection).
+ *
+ * @example
+ * ```ts
+ * import { isRefusal } from "./pinger.ts";
+ * console.log(isRefusal(404), isRefusal(1001), isRefusal(undefined)); // true false false
+ * ```
+ */
+export function isRefusal(closeCode: number | undefined): boolean {
+  return closeCode !== undefined && REFUSALS.has(closeCode);
+}
 
 /** Thrown when the session ends before the run does. */
 export class SessionClosedError extends Error {
@@ -166,7 +195,8 @@ export interface PingOptions extends PingEvents {
   /**
    * Ends the run because the caller gave the path up (it looks dead): no more
    * pings are sent, and every ping in flight is lost, reported through
-   * `onTimeout` (as it is when the session ends).
+   * `onTimeout` (as it is when the session ends, unless the server closed it
+   * with a refusal, see {@linkcode isRefusal}: then they are taken back).
    *
    * @default {undefined}
    */
@@ -416,12 +446,15 @@ export async function runPings(
     signal?.removeEventListener("abort", onStop);
     abandon?.removeEventListener("abort", onStop);
     // The pings still in flight. Interrupted: one whose reply is not yet due
-    // is taken back, one past its timeout is lost. The path given up or the
-    // session ended: each is lost, and reported so the lines add up.
+    // is taken back, one past its timeout is lost. Refused (wrong path,
+    // token, rate...): each is taken back, as the server never took it; the
+    // refusal, not a loss, is what the run reports. The path given up or the
+    // session ended otherwise: each is lost, and reported so the lines add up.
     const t = performance.now();
     const interrupted = signal?.aborted === true;
+    const refused = isRefusal(lost?.closeCode);
     for (const [seq, entry] of pending) {
-      if (interrupted && entry.deadline > t) stats.withdrawn();
+      if (refused || (interrupted && entry.deadline > t)) stats.withdrawn();
       else options.onTimeout?.(seq);
     }
     pending.clear();

@@ -8,6 +8,7 @@
 import { CloseCode } from "./codec.ts";
 import { logger } from "./log.ts";
 import {
+  isRefusal,
   type PingEvents,
   type PingOptions,
   runPings,
@@ -34,20 +35,6 @@ import {
 } from "./transport_select.ts";
 
 const log = logger("reconnect");
-
-/**
- * Close codes that say the server refuses this client as it is (path, token,
- * origin, message size, rate, capacity): reconnecting would be refused again,
- * so they end the run. Going-away, idle timeout and a lost path reconnect.
- */
-const REFUSALS: ReadonlySet<number> = new Set([
-  CloseCode.NOT_FOUND,
-  CloseCode.UNAUTHORIZED,
-  CloseCode.FORBIDDEN,
-  CloseCode.TOO_LARGE,
-  CloseCode.RATE_LIMITED,
-  CloseCode.BUSY,
-]);
 
 /** Defaults of {@linkcode ReconnectPolicy}, and why in docs/recovery.md. */
 export const RECONNECT_DEFAULTS = {
@@ -627,9 +614,8 @@ async function _runSession(
     });
   } catch (error) {
     if (!(error instanceof SessionClosedError)) throw error;
-    if (error.closeCode !== undefined && REFUSALS.has(error.closeCode)) {
-      throw error;
-    }
+    // A refusal (path, token, rate...) would be refused again: end the run.
+    if (isRefusal(error.closeCode)) throw error;
     return {
       kind: "lost",
       reason: error.message,

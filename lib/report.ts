@@ -222,6 +222,13 @@ export function formatJson(event: ReportEvent): string {
 /**
  * Writes events as text or JSON lines.
  *
+ * The `start` line ("connected over HTTP/3 in …") is held until the next
+ * event, which is the server's first answer (a pong, an ERROR), a timeout or
+ * the summary: `ready` resolves as soon as the server completes the
+ * handshake, before it looks at the path or token, so a server that refuses
+ * the session closes it only afterwards. A refused run then prints no
+ * "connected" line at all ({@linkcode Reporter.discard}).
+ *
  * @example
  * ```ts
  * import { Reporter } from "./report.ts";
@@ -232,6 +239,7 @@ export function formatJson(event: ReportEvent): string {
 export class Reporter {
   readonly #json: boolean;
   readonly #write: (line: string) => void;
+  #start: ReportEvent | undefined;
 
   /**
    * @param json Whether to write JSON lines.
@@ -242,8 +250,29 @@ export class Reporter {
     this.#write = write;
   }
 
-  /** Writes the lines of one event. */
+  /** Writes the lines of one event; a `start` event waits for the next. */
   report(event: ReportEvent): void {
+    if (event.type === "start") {
+      this.#start = event;
+      return;
+    }
+    this.flush();
+    this.#emit(event);
+  }
+
+  /** Writes a held `start` line now. */
+  flush(): void {
+    const start = this.#start;
+    this.#start = undefined;
+    if (start) this.#emit(start);
+  }
+
+  /** Drops a held `start` line: the server refused the session. */
+  discard(): void {
+    this.#start = undefined;
+  }
+
+  #emit(event: ReportEvent): void {
     if (this.#json) this.#write(formatJson(event));
     else for (const line of formatText(event)) this.#write(line);
   }

@@ -6,7 +6,7 @@
  */
 import { resolveToken, TOKEN_ENV } from "./auth.ts";
 import { UsageError } from "./cli.ts";
-import { parseNumber } from "./cli.ts";
+import { parseNumber, parseSeconds } from "./cli.ts";
 import { DEFAULT_MAX_FRAME_SIZE, PING_HEADER_SIZE } from "./codec.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 
@@ -131,9 +131,7 @@ export function parseSecurityFlags(
       ),
       idleTimeoutMs: idle === undefined
         ? DEFAULT_LIMITS.idleTimeoutMs
-        : Math.round(
-          parseNumber("idle-timeout", idle, { min: 0, max: 86_400 }) * 1000,
-        ),
+        : parseSeconds("idle-timeout", idle, { min: 0, max: 86_400 }),
     },
     maxMessageSize: values["max-message-size"] === undefined
       ? DEFAULT_MAX_FRAME_SIZE

@@ -152,6 +152,10 @@ export function parseServerArgs(
     throw toUsageError(error);
   }
   const { values } = parsed;
+  // --help and --version answer whatever else the command line holds.
+  if (values.help || values.version) {
+    return { ...parseServerArgs([]), action: values.help ? "help" : "version" };
+  }
   const base: ServerConfig = {
     ...parseLogFlags(values),
     ...parseSecurityFlags(values, env),

@@ -310,6 +310,40 @@ export class ConnectError extends Error {
   }
 }
 
+/**
+ * Why a server certificate was refused, worded the same over HTTP/3 and
+ * HTTP/2 (see {@linkcode certificateError}).
+ */
+export const CertificateProblem = {
+  /** A hash was pinned (`--cert-hash`, its variable, an mDNS advert) and the certificate's is another. */
+  MISMATCH: "it does not match the pinned hash (check --cert-hash)",
+  /** No hash was pinned and no CA the system trusts vouches for the certificate. */
+  UNTRUSTED: "not trusted by the system CA store (pass --cert-hash)",
+} as const;
+
+/**
+ * The error for a refused server certificate: one wording whichever
+ * transport found it.
+ *
+ * @example
+ * ```ts
+ * import { CertificateProblem, certificateError } from "./transport.ts";
+ * console.log(certificateError("10.0.0.1:4433", CertificateProblem.MISMATCH).message);
+ * // certificate of 10.0.0.1:4433 rejected: it does not match the pinned hash (check --cert-hash)
+ * ```
+ */
+export function certificateError(
+  where: string,
+  problem: string,
+  options?: ErrorOptions,
+): ConnectError {
+  return new ConnectError(
+    "certificate",
+    `certificate of ${where} rejected: ${problem}`,
+    options,
+  );
+}
+
 /** Options of {@linkcode connectWebTransport}. */
 export interface ConnectOptions {
   /**
@@ -440,7 +474,7 @@ export async function connectWebTransport(
         { cause, closeCode: info.closeCode, reason: info.reason ?? "" },
       );
     }
-    throw classifyFailure(where, cause);
+    throw classifyFailure(where, cause, options.certHash !== undefined);
   } finally {
     clearTimeout(timer);
     if (onAbort) options.signal?.removeEventListener("abort", onAbort);
@@ -512,12 +546,25 @@ function _withBareIpv6Hostname<T>(body: () => T): T {
   }
 }
 
-function classifyFailure(where: string, cause: unknown): ConnectError {
+function classifyFailure(
+  where: string,
+  cause: unknown,
+  pinned: boolean,
+): ConnectError {
   const text = cause instanceof Error ? cause.message : String(cause);
-  if (/certificate|UnknownIssuer|NotValidForName|Expired/i.test(text)) {
-    return new ConnectError(
-      "certificate",
-      `certificate of ${where} rejected: ${
+  if (/UnknownIssuer/.test(text)) {
+    // All Deno says of a pinned hash that does not match, as of a chain no
+    // CA vouches for: which it was depends on whether a hash was pinned.
+    return certificateError(
+      where,
+      pinned ? CertificateProblem.MISMATCH : CertificateProblem.UNTRUSTED,
+      { cause },
+    );
+  }
+  if (/certificate|NotValidForName|Expired/i.test(text)) {
+    return certificateError(
+      where,
+      `${
         text.replace(/^.*invalid peer certificate: /, "")
       } (check --cert-hash)`,
       { cause },

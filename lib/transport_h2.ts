@@ -17,6 +17,8 @@ import { guardHttp2Sessions } from "./http2_guard.ts";
 import { logger } from "./log.ts";
 import {
   BindError,
+  certificateError,
+  CertificateProblem,
   type ConnectedSession,
   ConnectError,
   type ConnectOptions,
@@ -827,13 +829,7 @@ function _enforcePin(
   certHash: Uint8Array,
   fail: (failure: ConnectError) => void,
 ): void {
-  const reject = (problem: string) =>
-    fail(
-      new ConnectError(
-        "certificate",
-        `certificate of ${where} rejected: ${problem}`,
-      ),
-    );
+  const reject = (problem: string) => fail(certificateError(where, problem));
   const socket = _http2Client(session)?.socket;
   if (!socket) {
     // Fail closed: a pin nobody checks is worse than no connection.
@@ -847,7 +843,7 @@ function _enforcePin(
       .toLowerCase();
     const now = Date.now();
     if (hash !== _hex(certHash)) {
-      reject(`its hash is ${hash || "unknown"} (check --cert-hash)`);
+      reject(CertificateProblem.MISMATCH);
       socket.authorized = false;
     } else if (
       !(Date.parse(cert?.valid_from ?? "") <= now &&
@@ -955,13 +951,9 @@ async function _diagnose(
       : original;
   }
   if (certHash ? seen.hash !== _hex(certHash) : !seen.trusted) {
-    return new ConnectError(
-      "certificate",
-      `certificate of ${where} rejected: ${
-        certHash
-          ? `its hash is ${seen.hash} (check --cert-hash)`
-          : "not trusted by the system CA store (pass --cert-hash)"
-      }`,
+    return certificateError(
+      where,
+      certHash ? CertificateProblem.MISMATCH : CertificateProblem.UNTRUSTED,
       { cause: original },
     );
   }

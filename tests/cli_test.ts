@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import {
   ExitCode,
   ExitError,
+  LOG_FLAG_HELP,
   oneLine,
   parseFlags,
   parseNumber,
+  parseSeconds,
   runMain,
   UsageError,
   VERSION,
@@ -69,6 +71,34 @@ Deno.test("parseNumber() enforces integer and range rules", () => {
   assert.throws(() => parseNumber("n", "5", { max: 4, min: 0 }), /from 0 to 4/);
 });
 
+Deno.test("parseNumber() takes decimal numbers only", () => {
+  for (
+    const [text, value] of [["80", 80], ["0.5", 0.5], [".5", 0.5], [
+      "-2",
+      -2,
+    ]] as const
+  ) {
+    assert.equal(parseNumber("n", text), value);
+  }
+  // Number() would read these as 80, 5, 1000, 5 and 5.
+  for (const text of ["0x50", "0b101", "1e3", " 5", "5 "]) {
+    assert.throws(() => parseNumber("port", text), {
+      name: "UsageError",
+      message: `--port must be a number, got '${text}'`,
+    });
+  }
+});
+
+Deno.test("parseSeconds() gives whole milliseconds and never turns a positive value into 0", () => {
+  assert.equal(parseSeconds("t", "1.5"), 1500);
+  assert.equal(parseSeconds("t", "0.0015"), 2);
+  assert.equal(parseSeconds("t", "0"), 0);
+  // 0 means "never" or "at once" to the flags that take it.
+  assert.equal(parseSeconds("idle-timeout", "0.0004", { min: 0 }), 1);
+  assert.equal(parseSeconds("interval", "0.0000001", { min: 0 }), 1);
+  assert.throws(() => parseSeconds("t", "-1", { min: 0 }), /--t must be/);
+});
+
 Deno.test("oneLine() keeps the first line and VERSION comes from deno.json", async () => {
   assert.equal(oneLine("a\nb"), "a");
   const config = JSON.parse(
@@ -108,15 +138,60 @@ Deno.test("parseFlags() reports what is still ambiguous or unknown in one line",
       assert.ok(error instanceof UsageError);
       assert.equal(
         error.message,
-        "Option '--token' argument is ambiguous: for a value starting with a dash write '--token=-XYZ'",
+        "--token needs a value; for one starting with a dash write --token=-XYZ",
       );
       return true;
     },
   );
+  const cases: [string[], string][] = [
+    [["--nope"], "unknown flag --nope"],
+    [["-x"], "unknown flag -x"],
+    [["--token"], "--token needs a value"],
+    [["-t"], "--token needs a value"],
+    [["--json=yes"], "--json takes no value"],
+    [["extra"], "unexpected argument 'extra'"],
+  ];
+  const withJson = {
+    token: { type: "string", short: "t" },
+    json: { type: "boolean" },
+  } as const;
+  for (const [args, message] of cases) {
+    assert.throws(() => parseFlags({ args, options: withJson }), {
+      name: "UsageError",
+      message,
+    });
+  }
+});
+
+Deno.test("parseFlags() answers --help whatever else is wrong on the command line", () => {
+  const options = {
+    count: { type: "string", short: "c" },
+    help: { type: "boolean", short: "h" },
+  } as const;
+  for (
+    const args of [
+      ["--help", "--bogus"],
+      ["--bogus", "-h"],
+      ["-c", "--help"],
+      ["--help", "stray"],
+      ["--count"].concat("--help"),
+    ]
+  ) {
+    const { values } = parseFlags({ args, options });
+    assert.equal(values.help, true, args.join(" "));
+  }
+  // After "--" it is an argument like any other.
   assert.throws(
-    () => parseFlags({ args: ["--nope"], options }),
-    (error: unknown) =>
-      error instanceof UsageError && !error.message.includes("\n"),
+    () => parseFlags({ args: ["--bogus", "--", "--help"], options }),
+    { message: "unknown flag --bogus" },
+  );
+});
+
+Deno.test("the logging flags' help lines are indented like other long-only flags", () => {
+  assert.match(LOG_FLAG_HELP[0], /^ {6}--log-level LEVEL$/);
+  assert.ok(
+    LOG_FLAG_HELP.every((line) => /^ {6}--|^ {23}\S/.test(line)),
+    LOG_FLAG_HELP.join("\n"),
   );
 });
 

@@ -197,30 +197,24 @@ Deno.test("formatDiscovered() names the server and its address, or one JSON obje
   });
 });
 
-Deno.test("discoverTargets() pins the hash from --cert-hash, else from PINGPONG_CERT_HASH", async () => {
-  const config = parseClientDiscovery({ server: "a:1,b:2" }, [])!;
-  const run = (
-    certHash: Uint8Array<ArrayBuffer> | undefined,
-    env?: string,
-  ) => ({
-    certHash,
-    env: (name: string) => name === "PINGPONG_CERT_HASH" ? env : undefined,
-    print: () => {},
-    json: false,
-    signal: new AbortController().signal,
-  });
-  const flag = new Uint8Array(32).fill(1);
-  const fromFlag = await discoverTargets(config, run(flag, "02".repeat(32)));
-  assert.deepEqual(fromFlag.map((t) => t.certHash), [flag, flag]);
-  const fromEnv = await discoverTargets(
-    config,
-    run(undefined, "02".repeat(32)),
+Deno.test("discoverTargets() pins the hash --cert-hash or PINGPONG_CERT_HASH resolved to", async () => {
+  const run = (env: Record<string, string>, flags: string[] = []) => {
+    const config = parseClientArgs(["--server", "a:1,b:2", ...flags], env);
+    return discoverTargets(config.discovery!, {
+      certHash: config.certHash,
+      print: () => {},
+      json: false,
+      signal: new AbortController().signal,
+    });
+  };
+  const env = { PINGPONG_CERT_HASH: "02".repeat(32) };
+  const fromFlag = await run(env, ["--cert-hash", "01".repeat(32)]);
+  assert.deepEqual(
+    fromFlag.map((t) => [...t.certHash!]),
+    [Array(32).fill(1), Array(32).fill(1)],
   );
+  const fromEnv = await run(env);
   assert.deepEqual([...fromEnv[1].certHash!], Array(32).fill(2));
-  await assert.rejects(discoverTargets(config, run(undefined, "xyz")), {
-    name: "UsageError",
-    message: /^\$PINGPONG_CERT_HASH: /,
-  });
 });
 
 Deno.test("discoverTargets() refuses to send a token to a server pinned only by its mDNS advert", async () => {
@@ -228,7 +222,6 @@ Deno.test("discoverTargets() refuses to send a token to a server pinned only by 
   const config = parseClientDiscovery({ discover: true }, [])!;
   const run = {
     certHash: undefined,
-    env: () => undefined,
     print: () => {},
     json: false,
     signal: new AbortController().signal,
@@ -239,6 +232,21 @@ Deno.test("discoverTargets() refuses to send a token to a server pinned only by 
     message:
       /^--token with mDNS discovery needs --cert-hash or \$PINGPONG_CERT_HASH: /,
   });
+  // A pin from $PINGPONG_CERT_HASH, resolved by the flag parser, lets the
+  // token go: the run gets past that check to choosing interfaces (an
+  // interface that does not exist stops it there, before any packet).
+  const env = { PINGPONG_CERT_HASH: "ab".repeat(32) };
+  const pinned = parseClientArgs(
+    ["--discover", "--token", "t", "--interface", "pp-no-such-if0"],
+    env,
+  );
+  await assert.rejects(
+    discoverTargets(pinned.discovery!, {
+      ...run,
+      certHash: pinned.certHash,
+    }),
+    { name: "UsageError", message: /^--interface: / },
+  );
   // A static list is the operator's own: the token goes with the flag's pin
   // or CA validation, as for a URL.
   const list = parseClientDiscovery({ server: "127.0.0.1:4433" }, [])!;

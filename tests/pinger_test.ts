@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { generateCertificate } from "../lib/certificates.ts";
 import { CloseCode } from "../lib/codec.ts";
-import { MODES, runPings, SessionClosedError } from "../lib/pinger.ts";
+import {
+  isRefusal,
+  MODES,
+  runPings,
+  SessionClosedError,
+} from "../lib/pinger.ts";
 import { RttStats } from "../lib/stats.ts";
 import { listenWebTransport } from "../lib/transport.ts";
 import { openSession, startInProcessServer } from "./support/in_process.ts";
@@ -113,6 +118,94 @@ Deno.test("runPings() throws SessionClosedError with the server's close code", a
       return true;
     },
   );
+});
+
+Deno.test("runPings() takes back the ping in flight when the server refuses the session: no timeout, nothing transmitted", async () => {
+  // A server that refuses the session once a ping arrives (as one that checks
+  // the path or token after the handshake does), so a ping is surely in flight.
+  const certificate = await generateCertificate();
+  const listener = listenWebTransport({
+    hostname: "127.0.0.1",
+    port: 0,
+    certificate,
+    onSession: async ({ session }) => {
+      const reader = session.incomingBidirectionalStreams.getReader();
+      await reader.read();
+      session.close({ closeCode: CloseCode.UNAUTHORIZED, reason: "no" });
+    },
+  });
+  try {
+    const { session } = await connectWebTransport(
+      `https://127.0.0.1:${listener.addr.port}/pingpong`,
+      { certHash: parseCertHash(certificate.hash) },
+    );
+    const stats = new RttStats();
+    const timeouts: number[] = [];
+    await assert.rejects(
+      runPings(session, {
+        count: 1,
+        timeoutMs: 5000,
+        stats,
+        onTimeout: (seq) => timeouts.push(seq),
+      }),
+      (error: unknown) =>
+        error instanceof SessionClosedError &&
+        error.closeCode === CloseCode.UNAUTHORIZED,
+    );
+    assert.deepEqual(timeouts, []);
+    assert.equal(stats.summary().transmitted, 0);
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("runPings() cut off by a rate limit keeps what was answered and takes back what was in flight", async () => {
+  await using server = await startInProcessServer({
+    limits: { maxPingsPerSecond: 20 },
+  });
+  for (const mode of MODES) {
+    using session = await openSession(server);
+    const stats = new RttStats();
+    const timeouts: number[] = [];
+    await assert.rejects(
+      runPings(session, {
+        mode,
+        count: 1000,
+        intervalMs: 0,
+        timeoutMs: 5000,
+        stats,
+        onTimeout: (seq) => timeouts.push(seq),
+      }),
+      (error: unknown) =>
+        error instanceof SessionClosedError &&
+        error.closeCode === CloseCode.RATE_LIMITED,
+    );
+    const summary = stats.summary();
+    assert.deepEqual(timeouts, [], mode);
+    assert.ok(summary.received > 0, mode);
+    assert.equal(summary.transmitted, summary.received, mode);
+  }
+});
+
+Deno.test("isRefusal() tells a refusal from a loss", () => {
+  for (
+    const code of [
+      CloseCode.NOT_FOUND,
+      CloseCode.UNAUTHORIZED,
+      CloseCode.FORBIDDEN,
+      CloseCode.TOO_LARGE,
+      CloseCode.RATE_LIMITED,
+      CloseCode.BUSY,
+    ]
+  ) assert.ok(isRefusal(code), String(code));
+  for (
+    const code of [
+      undefined,
+      CloseCode.NORMAL,
+      CloseCode.GOING_AWAY,
+      CloseCode.IDLE_TIMEOUT,
+    ]
+  ) assert.ok(!isRefusal(code), String(code));
 });
 
 Deno.test("runPings() refuses a datagram size above the path's limit", async () => {

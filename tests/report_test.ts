@@ -104,6 +104,40 @@ Deno.test("Reporter writes JSON lines or text lines", () => {
   assert.deepEqual(lines, ['{"type":"timeout","seq":1}', "seq=1 timeout"]);
 });
 
+Deno.test("Reporter holds the start line until the next event, and drops it on discard", () => {
+  const start = {
+    type: "start",
+    url: "https://h:1/p",
+    mode: "stream",
+    size: 64,
+    handshakeMs: 1,
+    transport: "h3",
+  } as const;
+  const lines: string[] = [];
+  const reporter = new Reporter(false, (line) => lines.push(line));
+  reporter.report(start);
+  assert.deepEqual(lines, []);
+  reporter.report({ type: "pong", seq: 1, rttMs: 0.5, bytes: 64 });
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /^PING https:\/\/h:1\/p .*connected over HTTP\/3/);
+  assert.equal(lines[1], "seq=1 bytes=64 time=0.500 ms");
+
+  const refused: string[] = [];
+  const second = new Reporter(true, (line) => refused.push(line));
+  second.report(start);
+  second.discard();
+  second.flush();
+  assert.deepEqual(refused, []);
+
+  const flushed: string[] = [];
+  const third = new Reporter(true, (line) => flushed.push(line));
+  third.report(start);
+  third.flush();
+  third.flush();
+  assert.equal(flushed.length, 1);
+  assert.equal(JSON.parse(flushed[0]).type, "start");
+});
+
 Deno.test("the loss never reads 0% when a ping was lost, nor 100% when one was answered", () => {
   assert.equal(lossPercent(0), "0%");
   assert.equal(lossPercent(1), "100%");

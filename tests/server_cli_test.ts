@@ -60,7 +60,7 @@ Deno.test("parseServerArgs() rejects bad values with a message naming the flag",
     [["--cert", "c.pem"], /--cert and --key go together/],
     [["--key", "k.pem"], /--cert and --key go together/],
     [["--host", ""], /--host must not be empty/],
-    [["extra"], /Unexpected argument 'extra'/],
+    [["extra"], /^unexpected argument 'extra'$/],
   ];
   for (const [args, message] of cases) {
     assert.throws(() => parseServerArgs(args), (error: unknown) => {
@@ -87,4 +87,32 @@ Deno.test("the server's --help lists every flag with its default", () => {
   }
   assert.match(SERVER_HELP, /default: 4433/);
   assert.match(SERVER_HELP, /default: \/pingpong/);
+});
+
+Deno.test("parseServerArgs() answers --help and --version before checking values, as the client does", () => {
+  for (
+    const args of [
+      ["--help", "--port", "x"],
+      ["--port", "x", "-h"],
+      ["--help", "--bogus"],
+      ["--help", "--path", "no-slash", "--cert", "c"],
+    ]
+  ) {
+    assert.equal(parseServerArgs(args).action, "help", args.join(" "));
+  }
+  assert.equal(parseServerArgs(["-V", "--port", "x"]).action, "version");
+  assert.throws(() => parseServerArgs(["--port", "0x50"]), {
+    message: "--port must be a whole number, got '0x50'",
+  });
+});
+
+Deno.test("parseServerArgs() keeps a sub-millisecond --idle-timeout from meaning never", () => {
+  assert.equal(
+    parseServerArgs(["--idle-timeout", "0.0004"]).limits.idleTimeoutMs,
+    1,
+  );
+  assert.equal(
+    parseServerArgs(["--idle-timeout", "0"]).limits.idleTimeoutMs,
+    0,
+  );
 });

@@ -37,7 +37,11 @@ function session(
 
 async function failure(
   createSession: () => WebTransport,
-  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  options: {
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    certHash?: Uint8Array<ArrayBuffer>;
+  } = {},
 ): Promise<ConnectError> {
   try {
     await connectWebTransport(URL_, { createSession, ...options });
@@ -54,7 +58,7 @@ Deno.test("connectWebTransport() classifies handshake failures by what went wron
     [
       "invalid peer certificate: UnknownIssuer",
       "certificate",
-      /^certificate of 10\.1\.2\.3:4433 rejected: UnknownIssuer \(check --cert-hash\)$/,
+      /^certificate of 10\.1\.2\.3:4433 rejected: not trusted by the system CA store \(pass --cert-hash\)$/,
     ],
     [
       "invalid peer certificate: NotValidForName",
@@ -86,6 +90,20 @@ Deno.test("connectWebTransport() classifies handshake failures by what went wron
     assert.match(error.message, message);
     assert.equal((error.cause as Error).message, text);
   }
+});
+
+Deno.test("connectWebTransport() with a pinned hash reads UnknownIssuer as a hash that does not match", async () => {
+  const error = await failure(
+    session(
+      Promise.reject(new Error("invalid peer certificate: UnknownIssuer")),
+    ),
+    { certHash: parseCertHash("ab".repeat(32)) },
+  );
+  assert.equal(error.kind, "certificate");
+  assert.equal(
+    error.message,
+    "certificate of 10.1.2.3:4433 rejected: it does not match the pinned hash (check --cert-hash)",
+  );
 });
 
 Deno.test("connectWebTransport() reports a server's close during the handshake with its code and reason", async () => {

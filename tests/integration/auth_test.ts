@@ -61,6 +61,8 @@ Deno.test("server.ts with a token serves the right token and refuses others with
             lines[0],
             /^pingpong-client: server refused the session: (wrong token|token required) \(check --token/,
           );
+          // Refused, not lost: no "connected", no timeout, no summary.
+          assert.equal(result.stdout, "");
         },
       );
     }

@@ -51,24 +51,97 @@ Deno.test("client.ts over HTTP/3 reports a wrong pin and a wrong path in one lin
     );
     assert.equal(result.stdout, "");
   });
-  await t.step("wrong path", async () => {
-    const result = await runClient([
-      server.url.replace(/\/pingpong$/, "/nope"),
-      "--cert-hash",
-      server.certHash,
-      "--count",
-      "1",
-      "--transport",
-      "h3",
-    ]);
-    assert.equal(result.code, 2, result.stderr);
-    assert.match(
-      assertOneLine(result.stderr),
-      /^pingpong-client: server refused path \/nope: /,
-    );
-  });
+  for (const output of [[], ["--json"]]) {
+    await t.step(`wrong path ${output.join(" ")}`, async () => {
+      const result = await runClient([
+        server.url.replace(/\/pingpong$/, "/nope"),
+        "--cert-hash",
+        server.certHash,
+        "--count",
+        "1",
+        "--timeout",
+        "5",
+        "--transport",
+        "h3",
+        ...output,
+      ]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(
+        assertOneLine(result.stderr),
+        /^pingpong-client: server refused path \/nope: /,
+      );
+      // A refusal, not a loss: no "connected", no timeout, no summary.
+      assert.equal(result.stdout, "");
+      // At once, not after the ping's 5 s timeout.
+      assert.ok(result.elapsedMs < 5000, `exited after ${result.elapsedMs} ms`);
+    });
+  }
   // The server refused both and goes on serving.
   await expectAllPongs(server.url, server.certHash, { count: 3 });
+});
+
+Deno.test("a wrong pin, and no pin for a self-signed certificate, read the same over HTTP/3 and HTTP/2", async (t) => {
+  await using server = await startServer();
+  const where = `127.0.0.1:${server.port}`;
+  const cases = [
+    [
+      "a wrong pin",
+      ["--cert-hash", "ab".repeat(32)],
+      `certificate of ${where} rejected: it does not match the pinned hash (check --cert-hash)`,
+    ],
+    [
+      "no pin",
+      [],
+      `certificate of ${where} rejected: not trusted by the system CA store (pass --cert-hash)`,
+    ],
+  ] as const;
+  for (const [name, pin, message] of cases) {
+    for (const transport of ["h3", "h2", "auto"]) {
+      await t.step(`${name} over ${transport}`, async () => {
+        const result = await runClient([
+          server.url,
+          ...pin,
+          "--count",
+          "1",
+          "--transport",
+          transport,
+        ]);
+        assert.equal(result.code, 2, result.stderr);
+        assert.equal(
+          assertOneLine(result.stderr),
+          `pingpong-client: ${message}`,
+        );
+        assert.equal(result.stdout, "");
+      });
+    }
+  }
+});
+
+Deno.test("client.ts pins $PINGPONG_CERT_HASH for a URL, and --cert-hash wins over it", async (t) => {
+  await using server = await startServer();
+  const args = [server.url, "--count", "1", "--transport", "h3"];
+  await t.step("the right hash in the variable connects", async () => {
+    const result = await runClient(args, {
+      env: { PINGPONG_CERT_HASH: server.certHash },
+    });
+    assert.equal(result.code, 0, result.stderr);
+  });
+  await t.step("--cert-hash overrides a wrong variable", async () => {
+    const result = await runClient(["--cert-hash", server.certHash, ...args], {
+      env: { PINGPONG_CERT_HASH: "ab".repeat(32) },
+    });
+    assert.equal(result.code, 0, result.stderr);
+  });
+  await t.step("a malformed variable: one line naming it, exit 2", async () => {
+    const result = await runClient(args, {
+      env: { PINGPONG_CERT_HASH: "xyz" },
+    });
+    assert.equal(result.code, 2);
+    assert.match(
+      assertOneLine(result.stderr),
+      /^pingpong-client: \$PINGPONG_CERT_HASH: a certificate hash is 64 hex digits/,
+    );
+  });
 });
 
 Deno.test("client.ts with no server listening exits 2 within --timeout", async () => {
