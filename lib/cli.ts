@@ -21,7 +21,18 @@ export const ExitCode = {
   USAGE: 2,
 } as const;
 
-/** Thrown for a bad flag or value; the CLI prints it and exits 2. */
+/**
+ * Thrown for a bad flag or value; the CLI prints it and exits 2.
+ *
+ * @example
+ * ```ts
+ * import { runMain, UsageError } from "./cli.ts";
+ * const code = await runMain("demo", [], () => {
+ *   throw new UsageError("--count must be at least 1");
+ * }, 1);
+ * console.log(code); // 2, after "demo: --count must be at least 1 (see --help)"
+ * ```
+ */
 export class UsageError extends Error {
   /**
    * @param message One line naming the bad flag or value.
@@ -33,7 +44,18 @@ export class UsageError extends Error {
   }
 }
 
-/** Thrown to end a CLI with a message and a chosen exit code. */
+/**
+ * Thrown to end a CLI with a message and a chosen exit code.
+ *
+ * @example
+ * ```ts
+ * import { ExitCode, ExitError, runMain } from "./cli.ts";
+ * const code = await runMain("demo", [], () => {
+ *   throw new ExitError(ExitCode.USAGE, "server refused path /x: not found");
+ * }, 1);
+ * console.log(code); // 2
+ * ```
+ */
 export class ExitError extends Error {
   /** The process exit code. */
   readonly code: number;

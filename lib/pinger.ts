@@ -62,7 +62,17 @@ export function isRefusal(closeCode: number | undefined): boolean {
   return closeCode !== undefined && REFUSALS.has(closeCode);
 }
 
-/** Thrown when the session ends before the run does. */
+/**
+ * Thrown when the session ends before the run does.
+ *
+ * @example
+ * ```ts
+ * import { SessionClosedError } from "./pinger.ts";
+ * const error = new SessionClosedError(1001, "server shutting down");
+ * console.log(error.message); // "session closed by server with code 1001: server shutting down"
+ * console.log(new SessionClosedError(undefined, "").message); // "session lost: connection closed"
+ * ```
+ */
 export class SessionClosedError extends Error {
   /** The close code the peer sent, if it sent one. */
   readonly closeCode: number | undefined;

@@ -176,7 +176,18 @@ export interface ReconnectInfo {
   server: string;
 }
 
-/** Thrown when every reconnect attempt of an outage failed. */
+/**
+ * Thrown when every reconnect attempt of an outage failed.
+ *
+ * @example
+ * ```ts
+ * import { ReconnectFailedError } from "./reconnect.ts";
+ * const error = new ReconnectFailedError(
+ *   "lost 127.0.0.1:4433 (no pong for 3 s); gave up after 10 attempts in 45.9 s",
+ * );
+ * console.log(error.name); // "ReconnectFailedError"
+ * ```
+ */
 export class ReconnectFailedError extends Error {
   /**
    * @param message One line naming the cause.

@@ -212,7 +212,21 @@ export class WebTransportListener {
   }
 }
 
-/** Thrown when a QUIC endpoint cannot be bound. */
+/**
+ * Thrown when a QUIC endpoint cannot be bound.
+ *
+ * @example
+ * ```ts
+ * import { generateCertificate } from "./certificates.ts";
+ * import { BindError, listenWebTransport } from "./transport.ts";
+ * const certificate = await generateCertificate();
+ * try {
+ *   listenWebTransport({ hostname: "192.0.2.1", port: 0, certificate, onSession() {} });
+ * } catch (error) {
+ *   console.log(error instanceof BindError); // true: not this machine's address
+ * }
+ * ```
+ */
 export class BindError extends Error {
   /**
    * @param message One line naming the cause.

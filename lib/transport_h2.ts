@@ -391,6 +391,14 @@ function _authorityBase(authority: string | undefined): string {
  * and ending the process.
  *
  * @internal Exported for tests.
+ * @example
+ * ```ts ignore
+ * import { adaptSession } from "./transport_h2.ts";
+ * // `session` from @fails-components/webtransport's HTTP/2 server or client:
+ * declare const session: WebTransport;
+ * const adapted = adaptSession(session);
+ * adapted.datagrams.writable; // no deprecation warning
+ * ```
  */
 export function adaptSession(session: WebTransport): WebTransport {
   const inner = ((session as unknown as { sessionint?: object }).sessionint ??
