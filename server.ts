@@ -7,6 +7,7 @@
 import { AccessPolicy, TOKEN_ENV } from "./lib/auth.ts";
 import {
   type CertificateBundle,
+  CertificateError,
   KeyMismatchError,
   loadCertificate,
   pinningProblem,
@@ -79,7 +80,11 @@ async function readCertificate(
       ExitCode.USAGE,
       cause instanceof KeyMismatchError
         ? `certificate ${config.certFile} does not match key ${config.keyFile}: ${cause.message}`
-        : `${config.certFile}: ${(cause as Error).message}`,
+        : `${
+          cause instanceof CertificateError && cause.part === "key"
+            ? config.keyFile
+            : config.certFile
+        }: ${(cause as Error).message}`,
       { cause },
     );
   }

@@ -49,13 +49,21 @@ export interface CertificateBundle {
  * ```
  */
 export class CertificateError extends Error {
+  /** Which input is at fault, so a CLI can name the right file. */
+  readonly part: "certificate" | "key";
+
   /**
    * @param message One line naming the cause.
-   * @param options Standard error options (`cause`).
+   * @param options Standard error options (`cause`), and `part`, the input
+   * at fault (default `"certificate"`).
    */
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    options?: ErrorOptions & { part?: "certificate" | "key" },
+  ) {
     super(message, options);
     this.name = "CertificateError";
+    this.part = options?.part ?? "certificate";
   }
 }
 
@@ -220,7 +228,9 @@ export async function loadCertificate(
     );
   }
   if (!/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(keyPem)) {
-    throw new CertificateError("not a PEM private key: no PRIVATE KEY block");
+    throw new CertificateError("not a PEM private key: no PRIVATE KEY block", {
+      part: "key",
+    });
   }
   await _assertKeyPair(cert, keyPem);
   return {
@@ -286,6 +296,21 @@ function _pkcs8(
   );
 }
 
+/** Whether `bytes` is exactly one DER SEQUENCE (what every key form is). */
+function _isDerSequence(bytes: Uint8Array): boolean {
+  if (bytes.length < 2 || bytes[0] !== 0x30) return false;
+  let length = bytes[1];
+  let header = 2;
+  if (length & 0x80) {
+    const octets = length & 0x7f;
+    if (octets === 0 || octets > 3 || bytes.length < 2 + octets) return false;
+    length = 0;
+    for (let i = 0; i < octets; i++) length = length * 256 + bytes[2 + i];
+    header += octets;
+  }
+  return header + length === bytes.length;
+}
+
 /** Public parts of a JWK: what a private key and its certificate share. */
 const PUBLIC_JWK_FIELDS = ["kty", "crv", "x", "y", "n", "e"] as const;
 
@@ -299,8 +324,23 @@ async function _assertKeyPair(
   } catch {
     return; // An algorithm WebCrypto lacks: the TLS stack still checks.
   }
-  const block = x509.PemConverter.decodeWithHeaders(keyPem)
-    .find((block) => block.type.endsWith("PRIVATE KEY"));
+  let block: { type: string; rawData: ArrayBuffer } | undefined;
+  try {
+    block = x509.PemConverter.decodeWithHeaders(keyPem)
+      .find((block) => block.type.endsWith("PRIVATE KEY"));
+  } catch (cause) {
+    throw new CertificateError(`not a readable private key: bad PEM`, {
+      cause,
+      part: "key",
+    });
+  }
+  // Garbage between the PEM lines is no key at all, not "another kind".
+  if (block && !_isDerSequence(new Uint8Array(block.rawData))) {
+    throw new CertificateError(
+      "not a readable private key: its PEM body is not DER",
+      { part: "key" },
+    );
+  }
   const der = block && _pkcs8(block, publicKey.algorithm);
   if (!der) return;
   let privateJwk: JsonWebKey;

@@ -68,6 +68,21 @@ Deno.test("loadCertificate() names what is wrong with bad PEM", async () => {
   );
 });
 
+Deno.test("loadCertificate() blames the key, not the certificate, for a key that is no key", async () => {
+  const made = await generateCertificate();
+  const garbage =
+    "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n";
+  for (const keyPem of ["not a key", garbage]) {
+    const error = await loadCertificate(made.certPem, keyPem).catch((e) => e);
+    assert.ok(error instanceof CertificateError, String(error));
+    assert.equal(error.part, "key", error.message);
+    // Garbage is unreadable, not "of another kind" (a KeyMismatchError).
+    assert.ok(!(error instanceof KeyMismatchError), error.message);
+  }
+  const badCert = await loadCertificate("hello", made.keyPem).catch((e) => e);
+  assert.equal(badCert.part, "certificate");
+});
+
 /** The key inside a PKCS #8 DER (SEQUENCE { version, algorithm, OCTET STRING }). */
 function unwrapPkcs8(der: Uint8Array): Uint8Array {
   let at = 0;

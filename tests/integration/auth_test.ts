@@ -160,3 +160,42 @@ Deno.test("server.ts refuses a --cert and --key that are not a pair with one lin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("server.ts names the --key file, not the --cert file, when the key is no key, exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const made = await generateCertificate();
+    const cert = `${dir}/cert.pem`;
+    const key = `${dir}/key.pem`;
+    await Deno.writeTextFile(cert, made.certPem);
+    await Deno.writeTextFile(
+      key,
+      "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n",
+      { mode: 0o600 },
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        ...RUN_FLAGS,
+        rootPath("server.ts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-advertise",
+        "--cert",
+        cert,
+        "--key",
+        key,
+      ],
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 2, stderr);
+    assert.equal(
+      stderr,
+      `pingpong-server: ${key}: not a readable private key: its PEM body is not DER\n`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
