@@ -70,13 +70,19 @@ export const CloseCode = {
   UNAUTHORIZED: 401,
   /** The session's Origin is not on the server's allow-list. */
   FORBIDDEN: 403,
-  /** The session sent no message for the server's idle timeout. */
+  /**
+   * The session sent no message for the server's idle timeout, or left its
+   * replies unread for the stall timeout.
+   */
   IDLE_TIMEOUT: 408,
   /** The session sent a message over the server's size limit. */
   TOO_LARGE: 413,
   /** The session went over a rate or stream limit. */
   RATE_LIMITED: 429,
-  /** The server already serves as many sessions as it may; retry later. */
+  /**
+   * The server already serves as many sessions as it may, or has as many
+   * streams waiting for clients that do not read; retry later.
+   */
   BUSY: 503,
 } as const;
 

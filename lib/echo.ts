@@ -16,14 +16,16 @@
  * - every datagram and every chunk read from a stream costs a token of the
  *   rate limit and counts as activity for the idle timeout;
  * - streams that hold data count against the stream limit: a bidirectional
- *   stream while it echoes a chunk, a unidirectional one from its first byte
- *   until its echo is sent. A stream that only waits for bytes holds none of
- *   ours, and must not count: a Deno peer never ends its streams (below), so
- *   a `--echo --mode stream-per-ping` client would otherwise be cut off at
- *   the limit. QUIC's stream credit (100 each way) bounds those;
- * - bidirectional echoes wait for each write before reading on, datagram
- *   echoes stop reading while a few are queued, so a peer that does not read
- *   stops being read;
+ *   stream while its echoes back up (below), a unidirectional one from its
+ *   first byte until its echo is sent. A stream that only waits for bytes
+ *   holds none of ours, and must not count: a Deno peer never ends its
+ *   streams (below), so a `--echo --mode stream-per-ping` client would
+ *   otherwise be cut off at the limit. QUIC's stream credit (100 each way)
+ *   bounds those;
+ * - bidirectional and datagram echoes stop reading while a few are queued
+ *   ({@linkcode BACKPRESSURE_AT}), so a peer that does not read stops being
+ *   read; that wait is a stall, bounded in time and in number like the
+ *   pingpong path's ({@linkcode waitWritable});
  * - the bytes of unidirectional streams held until they are echoed count
  *   against a per-session budget ({@linkcode EchoOptions.maxBufferedBytes});
  *   a session over it is closed as too large.
@@ -35,8 +37,14 @@
  * @module
  */
 import { streamReleased } from "./_gc.ts";
+import { Budget } from "./limits.ts";
 import { logger } from "./log.ts";
-import type { SessionHooks } from "./responder.ts";
+import {
+  BACKPRESSURE_AT,
+  closeWriter,
+  type SessionHooks,
+  waitWritable,
+} from "./responder.ts";
 
 const log = logger("echo");
 
@@ -87,28 +95,8 @@ interface EchoSession {
   session: WebTransport;
   hooks: SessionHooks;
   stats: EchoStats;
-  budget: ByteBudget;
-}
-
-/** Bytes held by unidirectional echoes of one session, against a limit. */
-class ByteBudget {
-  readonly max: number;
-  held = 0;
-
-  constructor(max: number) {
-    this.max = max;
-  }
-
-  /** Takes `n` bytes; `false` (and nothing taken) when over the limit. */
-  take(n: number): boolean {
-    if (this.held + n > this.max) return false;
-    this.held += n;
-    return true;
-  }
-
-  give(n: number): void {
-    this.held -= n;
-  }
+  /** Bytes held by unidirectional echoes, against their limit. */
+  budget: Budget;
 }
 
 /**
@@ -130,7 +118,7 @@ export async function serveEcho(
     session,
     hooks: options.hooks ?? {},
     stats: options.stats ?? { streamBytes: 0, datagrams: 0, streams: 0 },
-    budget: new ByteBudget(
+    budget: new Budget(
       options.maxBufferedBytes ?? DEFAULT_ECHO_BUFFER_BYTES,
     ),
   };
@@ -176,25 +164,30 @@ async function _echoBidirectional(
   echo: EchoSession,
   stream: WebTransportBidirectionalStream,
 ): Promise<void> {
+  const { hooks } = echo;
   const reader = stream.readable.getReader();
   const writer = stream.writable.getWriter();
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      if (echo.hooks.ping?.() === false) return;
-      // Open, for the stream limit, while it holds a chunk of ours.
-      if (echo.hooks.streamOpened?.() === false) return;
-      try {
-        echo.stats.streamBytes += value.length;
-        // Awaited: a peer that does not read its echo stops being read.
-        await writer.write(value);
-      } finally {
-        echo.hooks.streamClosed?.();
+      if (hooks.ping?.() === false) return;
+      echo.stats.streamBytes += value.length;
+      // Not awaited, as on the pingpong path: a peer that does not read its
+      // echoes stops being read once a few are queued.
+      writer.write(value).catch(() => {});
+      if (writer.desiredSize! <= BACKPRESSURE_AT) {
+        // Open, for the stream limit, while it holds a backlog of ours.
+        if (hooks.streamOpened?.() === false) return;
+        try {
+          if (!await waitWritable(writer, hooks, true)) return;
+        } finally {
+          hooks.streamClosed?.();
+        }
       }
     }
     log.debug("peer ended a bidirectional stream: ending ours");
-    await writer.close();
+    await closeWriter(writer, hooks);
   } catch (error) {
     log.debug("bidirectional echo ended: {error}", { error: String(error) });
     await writer.abort().catch(() => {});
@@ -260,9 +253,6 @@ async function _echoUnidirectional(
   }
 }
 
-/** Datagram echoes queued at most before the session's datagrams are read again. */
-const DATAGRAM_BACKLOG_AT = -3;
-
 async function _echoDatagrams(echo: EchoSession): Promise<void> {
   const reader = echo.session.datagrams.readable.getReader();
   const writer = echo.session.datagrams.writable.getWriter();
@@ -274,7 +264,10 @@ async function _echoDatagrams(echo: EchoSession): Promise<void> {
       echo.stats.datagrams++;
       // Datagrams are unreliable by contract: a failed send is a lost echo.
       writer.write(value).catch(() => {});
-      if (writer.desiredSize! <= DATAGRAM_BACKLOG_AT) await writer.ready;
+      if (
+        writer.desiredSize! <= BACKPRESSURE_AT &&
+        !await waitWritable(writer, echo.hooks, false)
+      ) break;
     }
   } catch (error) {
     log.debug("datagram echo ended: {error}", { error: String(error) });

@@ -31,9 +31,13 @@ export interface ServerMetrics {
   pingsAnswered: number;
   /** Bidirectional streams the peers opened since start. */
   streamsTotal: number;
+  /** Streams whose peers do not read their replies, now (`--max-stalled`). */
+  streamsStalled: number;
   /**
    * Errors since start by kind: `malformed` frames and datagrams, and
-   * sessions refused or cut off, by {@linkcode REFUSAL_KINDS}.
+   * sessions refused or cut off, by {@linkcode REFUSAL_KINDS} (a session
+   * cut off for not reading counts as `idle_timeout` past `--stall-timeout`
+   * and as `busy` past `--max-stalled`, as its close code says).
    */
   errors: Record<string, number>;
   /** End of validity of the certificate presented to new connections. */
@@ -88,6 +92,7 @@ export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
  *   sessionsTotal: 3,
  *   pingsAnswered: 40,
  *   streamsTotal: 3,
+ *   streamsStalled: 0,
  *   errors: { malformed: 0 },
  *   certificateNotAfter: new Date(86_400_000),
  *   draining: false,
@@ -132,6 +137,12 @@ export function renderMetrics(metrics: ServerMetrics): string {
     "counter",
     "Bidirectional streams opened by clients.",
     [["", metrics.streamsTotal]],
+  );
+  metric(
+    "pingpong_streams_stalled",
+    "gauge",
+    "Streams waiting for their clients to read their replies (at most --max-stalled).",
+    [["", metrics.streamsStalled]],
   );
   metric(
     "pingpong_errors_total",
@@ -193,6 +204,7 @@ export function serverMetrics(
     sessionsTotal: server.sessionsTotal,
     pingsAnswered: server.stats.pongs,
     streamsTotal: server.stats.streams,
+    streamsStalled: server.stalledStreams,
     errors: errorsByKind(server.stats.malformed, server.refusals),
     certificateNotAfter: server.certificate.notAfter,
     draining: draining || server.stopping,

@@ -1,7 +1,9 @@
 /**
  * Resource limits of the server: sessions at once, streams per session,
- * pings per second per session and an idle timeout. A session over a limit
- * is closed with a close code that says which; other sessions never notice.
+ * pings per second per session, an idle timeout, and how long and how many
+ * of its writers may wait for clients that do not read. A session over a
+ * limit is closed with a close code that says which; other sessions never
+ * notice.
  *
  * Pure bookkeeping: the clock is a parameter, and closing is a callback the
  * server supplies. The message size limit is the codec's `maxFrameSize`.
@@ -22,20 +24,40 @@ export interface Limits {
   maxPingsPerSecond: number;
   /** A session that sends no PING for this long is closed, in ms. */
   idleTimeoutMs: number;
+  /**
+   * A session one of whose writers stays stalled this long (replies queued,
+   * the peer not reading them) is closed with {@linkcode CloseCode.IDLE_TIMEOUT},
+   * in ms.
+   */
+  stallTimeoutMs: number;
+  /**
+   * Streams stalled at once in the whole server; a session whose stream
+   * would stall beyond it is closed with {@linkcode CloseCode.BUSY}.
+   */
+  maxStalled: number;
 }
 
 /**
  * Defaults: generous for any honest client (`--interval 0` on loopback stays
- * under 10,000 pings a second). Memory per open stream is one partial
- * message, a few queued replies (the responder's backpressure) and what
- * QUIC's flow-control windows hold for a peer that stops reading (about
- * 3 MB on Deno 2.9.6), so sessions × streams bounds it (docs/security.md).
+ * under 10,000 pings a second).
+ *
+ * Memory per open stream is one partial message and a few queued replies
+ * (the responder's backpressure); a stream whose peer stops reading also
+ * holds what QUIC's flow-control windows took in (about 3 MB on Deno 2.9.6,
+ * not settable from JavaScript). Such stalls are bounded in number and in
+ * time: 32 stalled streams at once (measured +100 MB, peak +118 MB, over a
+ * baseline of about 86 MB: inside the 256 MiB of the Kubernetes Deployment)
+ * for 10 s each (an honest client drains its replies within a round trip,
+ * and gives a session up itself after 3 s without pongs, `--dead-after`).
+ * See docs/security.md.
  */
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxSessions: 256,
   maxStreams: 32,
   maxPingsPerSecond: 10_000,
   idleTimeoutMs: 120_000,
+  stallTimeoutMs: 10_000,
+  maxStalled: 32,
 };
 
 /**
@@ -108,6 +130,69 @@ export class TokenBucket {
   }
 }
 
+/**
+ * A quantity held against a maximum: bytes a session holds to echo, streams
+ * of the server that are stalled.
+ *
+ * @example
+ * ```ts
+ * import { Budget } from "./limits.ts";
+ * const budget = new Budget(2);
+ * console.log(budget.take(), budget.take(), budget.take()); // true true false
+ * budget.give();
+ * console.log(budget.held); // 1
+ * ```
+ */
+export class Budget {
+  /** Most that may be held; `Infinity` for no limit. */
+  readonly max: number;
+  #held = 0;
+
+  /** @param max Most that may be held; `Infinity` for no limit. */
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** What is held now. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Takes `n`; `false` (and nothing taken) when that would go over the maximum. */
+  take(n = 1): boolean {
+    if (this.#held + n > this.max) return false;
+    this.#held += n;
+    return true;
+  }
+
+  /** Gives back `n` taken before. */
+  give(n = 1): void {
+    this.#held -= n;
+  }
+}
+
+/**
+ * The server-wide budget of {@linkcode Limits.maxStalled}, shared by every
+ * session's {@linkcode SessionGuard} (0: no limit).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LIMITS, stalledBudget } from "./limits.ts";
+ * console.log(stalledBudget(DEFAULT_LIMITS).max); // 32
+ * ```
+ */
+export function stalledBudget(limits: Pick<Limits, "maxStalled">): Budget {
+  return new Budget(limits.maxStalled > 0 ? limits.maxStalled : Infinity);
+}
+
+/** One wait of a session's writer for its peer to read. */
+interface Stall {
+  /** When it began (the guard's clock). */
+  since: number;
+  /** Whether it holds a place of the server's stalled-stream budget. */
+  counted: boolean;
+}
+
 /** Options of {@linkcode SessionGuard}. */
 export interface SessionGuardOptions {
   /**
@@ -130,6 +215,20 @@ export interface SessionGuardOptions {
    * @default {"ping"}
    */
   noun?: string;
+  /**
+   * What the server sends back, in the stall timeout's close reason ("not
+   * reading its pongs"); the echo service sends echoes.
+   *
+   * @default {"pongs"}
+   */
+  replies?: string;
+  /**
+   * The server's count of stalled streams, shared by all its sessions
+   * ({@linkcode stalledBudget}).
+   *
+   * @default {a budget of this session's own, of limits.maxStalled}
+   */
+  stalled?: Budget;
 }
 
 /**
@@ -141,7 +240,14 @@ export interface SessionGuardOptions {
  * ```ts
  * import { SessionGuard } from "./limits.ts";
  * const guard = new SessionGuard(
- *   { maxSessions: 0, maxStreams: 1, maxPingsPerSecond: 0, idleTimeoutMs: 0 },
+ *   {
+ *     maxSessions: 0,
+ *     maxStreams: 1,
+ *     maxPingsPerSecond: 0,
+ *     idleTimeoutMs: 0,
+ *     stallTimeoutMs: 0,
+ *     maxStalled: 0,
+ *   },
  *   (refusal) => console.log(refusal.closeCode), // 429
  * );
  * guard.streamOpened();
@@ -155,9 +261,14 @@ export class SessionGuard implements SessionHooks {
   readonly #now: () => number;
   readonly #bucket: TokenBucket | undefined;
   readonly #noun: string;
+  readonly #replies: string;
+  readonly #timers: boolean;
+  readonly #stalled: Budget;
+  readonly #stalls = new Set<Stall>();
   #streams = 0;
   #lastPing: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   /**
@@ -174,6 +285,9 @@ export class SessionGuard implements SessionHooks {
     this.#close = close;
     this.#now = options.now ?? (() => performance.now());
     this.#noun = options.noun ?? "ping";
+    this.#replies = options.replies ?? "pongs";
+    this.#timers = options.timer ?? true;
+    this.#stalled = options.stalled ?? stalledBudget(limits);
     this.#lastPing = this.#now();
     if (limits.maxPingsPerSecond > 0) {
       // One second's worth of burst: a client that paused may catch up.
@@ -183,7 +297,7 @@ export class SessionGuard implements SessionHooks {
         this.#now,
       );
     }
-    if (limits.idleTimeoutMs > 0 && (options.timer ?? true)) {
+    if (limits.idleTimeoutMs > 0 && this.#timers) {
       this.#arm(limits.idleTimeoutMs);
     }
   }
@@ -196,6 +310,11 @@ export class SessionGuard implements SessionHooks {
   /** Streams open now. */
   get openStreams(): number {
     return this.#streams;
+  }
+
+  /** Writers of this session stalled now (streams and datagrams). */
+  get stalls(): number {
+    return this.#stalls.size;
   }
 
   /** @returns `false` (and closes the session) past the stream limit. */
@@ -256,6 +375,57 @@ export class SessionGuard implements SessionHooks {
   }
 
   /**
+   * A writer of the session waits for its peer to read (replies queued: the
+   * slow path of backpressure). A stream's stall takes a place of the
+   * server's stalled-stream budget; a datagram writer's does not (datagrams
+   * have no flow-control window to fill). The stall timer, one per session,
+   * is armed at the first stall.
+   *
+   * @param stream Whether the writer is a stream's.
+   * @returns What ends the stall (call it once), or `false` when the
+   * session is closed: already, or now because the server has
+   * {@linkcode Limits.maxStalled} streams stalled (503).
+   */
+  stallBegan(stream: boolean): (() => void) | false {
+    if (this.#closed) return false;
+    if (stream && !this.#stalled.take()) {
+      this.#refuse(
+        CloseCode.BUSY,
+        `server busy: too many clients not reading (stalled streams at the limit of ${this.#stalled.max})`,
+      );
+      return false;
+    }
+    const stall: Stall = { since: this.#now(), counted: stream };
+    this.#stalls.add(stall);
+    const timeout = this.#limits.stallTimeoutMs;
+    if (timeout > 0 && this.#timers && this.#stallTimer === undefined) {
+      this.#armStall(timeout);
+    }
+    return () => this.#endStall(stall);
+  }
+
+  /**
+   * Closes the session if one of its writers has been stalled for the
+   * stall timeout (408).
+   *
+   * @returns ms until its oldest stall would time out; 0 when none is
+   * ongoing, or once closed.
+   */
+  checkStalls(): number {
+    const timeout = this.#limits.stallTimeoutMs;
+    if (this.#closed || timeout <= 0 || this.#stalls.size === 0) return 0;
+    let oldest = Infinity;
+    for (const stall of this.#stalls) oldest = Math.min(oldest, stall.since);
+    const left = oldest + timeout - this.#now();
+    if (left > 0) return left;
+    this.#refuse(
+      CloseCode.IDLE_TIMEOUT,
+      `stalled: not reading its ${this.#replies} for ${_seconds(timeout)} s`,
+    );
+    return 0;
+  }
+
+  /**
    * Closes the session if it sent no PING for the idle timeout.
    *
    * @returns ms until the session would go idle, or 0 once closed.
@@ -267,15 +437,27 @@ export class SessionGuard implements SessionHooks {
     if (left > 0) return left;
     this.#refuse(
       CloseCode.IDLE_TIMEOUT,
-      `idle: no ${this.#noun} for ${Math.round(idle / 1000)} s`,
+      `idle: no ${this.#noun} for ${_seconds(idle)} s`,
     );
     return 0;
   }
 
-  /** Stops the idle timer; call when the session ends. */
+  /**
+   * Stops the timers and gives back the session's places among the stalled
+   * streams; call when the session ends.
+   */
   dispose(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    // Its writers may never see their wait end (the session is gone): the
+    // places are given back here, and a later end is a no-op.
+    for (const stall of this.#stalls) this.#endStall(stall);
+  }
+
+  #endStall(stall: Stall): void {
+    if (this.#stalls.delete(stall) && stall.counted) this.#stalled.give();
   }
 
   #arm(ms: number): void {
@@ -287,10 +469,25 @@ export class SessionGuard implements SessionHooks {
     }, ms);
   }
 
+  #armStall(ms: number): void {
+    // Likewise: armed at the first stall, re-armed for the oldest one left,
+    // and let go once none is left (the next stall arms it again).
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      const left = this.checkStalls();
+      if (left > 0) this.#armStall(left);
+    }, ms);
+  }
+
   #refuse(closeCode: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.dispose();
     this.#close({ closeCode, reason });
   }
+}
+
+/** `ms` as seconds for a close reason: "2", "0.5". */
+function _seconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
 }

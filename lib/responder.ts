@@ -9,7 +9,9 @@
  * stream is not read again while its writer has a few pongs queued
  * ({@linkcode BACKPRESSURE_AT}), and datagrams likewise. A peer that stops reading its
  * pongs thus stops being read: its PINGs wait in QUIC's flow-control window,
- * not in the server's memory, until it reads or the idle timeout ends it.
+ * not in the server's memory. That wait is a stall ({@linkcode waitWritable}):
+ * the session's hooks bound how long it may last and how many streams of
+ * the server may be stalled at once (lib/limits.ts).
  *
  * @module
  */
@@ -39,7 +41,7 @@ const log = logger("responder");
  * in flight) never waits, so the hot path gains no promise; a peer that does
  * not read its pongs leaves at most 4 messages queued per stream.
  */
-const BACKPRESSURE_AT = -3;
+export const BACKPRESSURE_AT = -3;
 
 /** Counters a responder keeps for its session. */
 export interface ResponderStats {
@@ -70,6 +72,15 @@ export interface SessionHooks {
    * `false` to send no ERROR back and stop.
    */
   malformed?(): boolean;
+  /**
+   * A writer has replies queued and waits for the peer to read them (the
+   * slow path of backpressure; see {@linkcode waitWritable}). `stream`: a
+   * stream's writer, rather than the datagram writer.
+   *
+   * @returns What ends the stall (called once it ends), or `false` when the
+   * session was closed: stop serving.
+   */
+  stallBegan?(stream: boolean): (() => void) | false;
 }
 
 /** Options of {@linkcode serveSession}. */
@@ -166,9 +177,12 @@ export async function answerStream(
           stats.pongs++;
           if (flags & Flag.FINAL) {
             await reader.cancel("final").catch(ignore);
-            return await closeWriter(writer);
+            return await closeWriter(writer, hooks);
           }
-          if (writer.desiredSize! <= BACKPRESSURE_AT) await writer.ready;
+          if (
+            writer.desiredSize! <= BACKPRESSURE_AT &&
+            !await waitWritable(writer, hooks, true)
+          ) return;
           continue;
         }
       }
@@ -183,13 +197,15 @@ export async function answerStream(
         // Junk costs a ping, on streams as on datagrams: ERROR replies
         // never come faster than the ping rate.
         if (hooks.malformed?.() === false) return;
-        await writer.write(
+        // Not awaited: a peer that does not read it holds the close below,
+        // where that wait is a stall like any other.
+        writer.write(
           encodeFrame({
             type: MessageType.ERROR,
             code: error.errorCode,
             reason: error.message,
           }),
-        );
+        ).catch(ignore);
         await reader.cancel(error.kind).catch(() => {});
         break;
       }
@@ -202,7 +218,7 @@ export async function answerStream(
           stats.pongs++;
           if (message.flags & Flag.FINAL) {
             await reader.cancel("final").catch(() => {});
-            return await closeWriter(writer);
+            return await closeWriter(writer, hooks);
           }
         } else if (message.type === MessageType.ERROR) {
           if (hooks.malformed?.() === false) return;
@@ -213,18 +229,21 @@ export async function answerStream(
         } else {
           stats.malformed++;
           if (hooks.malformed?.() === false) return;
-          await writer.write(encodeFrame({
+          writer.write(encodeFrame({
             type: MessageType.ERROR,
             code: ErrorCode.UNEXPECTED,
             reason: "a server accepts PING and ERROR only",
-          }));
+          })).catch(ignore);
           await reader.cancel("unexpected").catch(() => {});
-          return await closeWriter(writer);
+          return await closeWriter(writer, hooks);
         }
       }
-      if (writer.desiredSize! <= BACKPRESSURE_AT) await writer.ready;
+      if (
+        writer.desiredSize! <= BACKPRESSURE_AT &&
+        !await waitWritable(writer, hooks, true)
+      ) return;
     }
-    await closeWriter(writer);
+    await closeWriter(writer, hooks);
   } catch (error) {
     log.debug("stream ended: {error}", { error: String(error) });
     await writer.abort().catch(() => {});
@@ -239,9 +258,64 @@ export async function answerStream(
 /** Shared no-op rejection handler, so a write allocates no closure. */
 function ignore(): void {}
 
-async function closeWriter(
+/**
+ * Waits until `writer` takes more, as a stall of the session (see
+ * {@linkcode SessionHooks.stallBegan}): the slow path of backpressure, for
+ * a writer with replies queued. The usual case never calls it.
+ *
+ * @param writer The writer with a backlog.
+ * @param hooks The session's hooks.
+ * @param stream Whether `writer` is a stream's, not the datagram writer.
+ * @returns `false` when the session was closed instead: stop serving.
+ * @throws What `writer.ready` rejects with (the stream was reset).
+ * @example
+ * ```ts ignore
+ * import { BACKPRESSURE_AT, waitWritable } from "./responder.ts";
+ * declare const writer: WritableStreamDefaultWriter<Uint8Array>;
+ * if (writer.desiredSize! <= BACKPRESSURE_AT && !await waitWritable(writer, {}, true)) {
+ *   // closed for a limit: stop serving
+ * }
+ * ```
+ */
+export async function waitWritable(
   writer: WritableStreamDefaultWriter<Uint8Array>,
+  hooks: SessionHooks,
+  stream: boolean,
+): Promise<boolean> {
+  const end = hooks.stallBegan?.(stream);
+  if (end === false) return false;
+  try {
+    await writer.ready;
+  } finally {
+    if (end) end();
+  }
+  return true;
+}
+
+/**
+ * Closes a stream's `writer` once its replies are sent; never rejects. Only
+ * the last reply (the usual case) may still be in flight; a backlog behind
+ * it waits as a stall ({@linkcode waitWritable}), so a peer that never reads
+ * cannot hold a closing stream longer than an open one.
+ *
+ * @example
+ * ```ts ignore
+ * import { closeWriter } from "./responder.ts";
+ * declare const writer: WritableStreamDefaultWriter<Uint8Array>;
+ * await closeWriter(writer, {});
+ * ```
+ */
+export async function closeWriter(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  hooks: SessionHooks,
 ): Promise<void> {
+  try {
+    if (writer.desiredSize! < 0 && !await waitWritable(writer, hooks, true)) {
+      return;
+    }
+  } catch {
+    return;
+  }
   await writer.close().catch(() => {});
 }
 
@@ -261,7 +335,10 @@ async function answerDatagrams(
         if (hooks.ping?.() === false) break;
         writer.write(value).catch(ignore);
         stats.pongs++;
-        if (writer.desiredSize! <= BACKPRESSURE_AT) await writer.ready;
+        if (
+          writer.desiredSize! <= BACKPRESSURE_AT &&
+          !await waitWritable(writer, hooks, false)
+        ) break;
         continue;
       }
       let reply: Uint8Array;
@@ -297,7 +374,10 @@ async function answerDatagrams(
       }
       // Datagrams are unreliable by contract: a failed send is a lost pong.
       writer.write(reply).catch(ignore);
-      if (writer.desiredSize! <= BACKPRESSURE_AT) await writer.ready;
+      if (
+        writer.desiredSize! <= BACKPRESSURE_AT &&
+        !await waitWritable(writer, hooks, false)
+      ) break;
     }
   } catch (error) {
     log.debug("datagram loop ended: {error}", { error: String(error) });

@@ -36,6 +36,8 @@ export const SECURITY_FLAG_SPECS = {
   "max-message-size": { type: "string" },
   "max-ping-rate": { type: "string" },
   "idle-timeout": { type: "string" },
+  "stall-timeout": { type: "string" },
+  "max-stalled": { type: "string" },
   "handshake-timeout": { type: "string" },
 } as const;
 
@@ -53,6 +55,13 @@ export const SECURITY_FLAG_HELP = [
                        0 = never (default: ${
     DEFAULT_LIMITS.idleTimeoutMs / 1000
   })`,
+  `      --stall-timeout SEC  close a session that leaves its replies unread
+                       this long, 0 = never (default: ${
+    DEFAULT_LIMITS.stallTimeoutMs / 1000
+  })`,
+  `      --max-stalled N  streams waiting for their clients to read, in all
+                       sessions; one more closes its session, 0 = no limit
+                       (default: ${DEFAULT_LIMITS.maxStalled})`,
   `      --handshake-timeout SEC  close a connection that opens no session
                        this long (default: ${
     DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000
@@ -75,6 +84,10 @@ export interface SecurityFlagValues {
   "max-ping-rate"?: string;
   /** `--idle-timeout`. */
   "idle-timeout"?: string;
+  /** `--stall-timeout`. */
+  "stall-timeout"?: string;
+  /** `--max-stalled`. */
+  "max-stalled"?: string;
   /** `--handshake-timeout`. */
   "handshake-timeout"?: string;
 }
@@ -117,7 +130,15 @@ export function parseSecurityFlags(
       ? fallback
       : parseNumber(flag, text, { min: 0, integer: true });
   };
-  const idle = values["idle-timeout"];
+  const seconds = (
+    flag: "idle-timeout" | "stall-timeout",
+    fallbackMs: number,
+  ) => {
+    const text = values[flag];
+    return text === undefined
+      ? fallbackMs
+      : parseSeconds(flag, text, { min: 0, max: 86_400 });
+  };
   const handshake = values["handshake-timeout"];
   return {
     token: resolveToken(values.token, env),
@@ -129,9 +150,9 @@ export function parseSecurityFlags(
         "max-ping-rate",
         DEFAULT_LIMITS.maxPingsPerSecond,
       ),
-      idleTimeoutMs: idle === undefined
-        ? DEFAULT_LIMITS.idleTimeoutMs
-        : parseSeconds("idle-timeout", idle, { min: 0, max: 86_400 }),
+      idleTimeoutMs: seconds("idle-timeout", DEFAULT_LIMITS.idleTimeoutMs),
+      stallTimeoutMs: seconds("stall-timeout", DEFAULT_LIMITS.stallTimeoutMs),
+      maxStalled: count("max-stalled", DEFAULT_LIMITS.maxStalled),
     },
     maxMessageSize: values["max-message-size"] === undefined
       ? DEFAULT_MAX_FRAME_SIZE

@@ -103,7 +103,7 @@ Prints 'listening on https://HOST:PORT/PATH' (HOST is loopback when bound to
 every interface) and 'cert-hash sha-256 HEX' once ready, and 'health on http://HOST:PORT' with --health-port. SIGINT or
 SIGTERM (after --drain-delay) closes sessions with a going-away code and
 exits 0; a second signal skips the rest of the delay.
-SIGUSR2 prints 'stats N sessions=… streams=… pongs=… malformed=… refused=…'
+SIGUSR2 prints 'stats N sessions=… streams=… pongs=… malformed=… refused=… stalled=…'
 (never send SIGUSR1: it opens Deno's inspector, see docs/security.md).
 Exit status: 0 clean stop, 1 runtime failure, 2 usage error.
 `;

@@ -13,9 +13,11 @@ import {
 import { CloseCode, DEFAULT_MAX_FRAME_SIZE } from "./codec.ts";
 import {
   admitSession,
+  type Budget,
   DEFAULT_LIMITS,
   type Limits,
   SessionGuard,
+  stalledBudget,
 } from "./limits.ts";
 import { ECHO_PATH, serveEcho } from "./echo.ts";
 import { logger } from "./log.ts";
@@ -105,7 +107,8 @@ export interface PingPongServerOptions {
    */
   access?: AccessPolicy;
   /**
-   * Sessions, streams, ping rate and idle timeout (lib/limits.ts).
+   * Sessions, streams, ping rate, idle and stall timeouts, stalled streams
+   * (lib/limits.ts).
    *
    * @default {DEFAULT_LIMITS}
    */
@@ -150,6 +153,8 @@ export class PingPongServer {
   readonly #stats: ResponderStats = { pongs: 0, malformed: 0, streams: 0 };
   readonly #access: AccessPolicy;
   readonly #limits: Limits;
+  /** Streams of every session stalled now, against `maxStalled`. */
+  readonly #stalled: Budget;
   readonly #refusals = new Map<number, number>();
   #sessionsTotal = 0;
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
@@ -164,6 +169,7 @@ export class PingPongServer {
     this.#path = options.path ?? "/pingpong";
     this.#access = options.access ?? new AccessPolicy();
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#stalled = stalledBudget(this.#limits);
     if (this.#access.checksOrigin) {
       log.warning(
         "--allow-origin is not enforced: Deno 2.9 does not expose the CONNECT request's Origin (docs/security.md)",
@@ -227,6 +233,11 @@ export class PingPongServer {
   /** Sessions open now. */
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Streams of all sessions stalled now (their peers not reading). */
+  get stalledStreams(): number {
+    return this.#stalled.held;
   }
 
   /** Sessions refused or cut off, by close code. */
@@ -337,7 +348,11 @@ export class PingPongServer {
     const guard = new SessionGuard(
       this.#limits,
       (refusal) => this.#refuse(session, peer, refusal),
-      { noun: echo ? "message" : "ping" },
+      {
+        noun: echo ? "message" : "ping",
+        replies: echo ? "echoes" : "pongs",
+        stalled: this.#stalled,
+      },
     );
     const served = echo
       ? serveEcho(session, { hooks: guard })

@@ -29,11 +29,13 @@ export interface ServerStatus {
   stats: Readonly<ResponderStats>;
   /** Sessions refused or cut off, by close code. */
   refusals: ReadonlyMap<number, number>;
+  /** Streams whose peers do not read their replies, now (`--max-stalled`). */
+  stalledStreams: number;
 }
 
 /**
  * Formats the status line: `stats N sessions=… streams=… pongs=… malformed=…
- * refused=CODE:COUNT,… rss_kib=… heap_used_kib=…`, where `N` numbers the
+ * refused=CODE:COUNT,… stalled=… rss_kib=… heap_used_kib=…`, where `N` numbers the
  * reports so a reader can wait for the one it asked for. Memory figures are
  * given when `memory` is.
  *
@@ -44,8 +46,9 @@ export interface ServerStatus {
  *   sessionCount: 2,
  *   stats: { pongs: 5, malformed: 0, streams: 3 },
  *   refusals: new Map([[401, 1]]),
+ *   stalledStreams: 0,
  * });
- * console.log(line); // stats 1 sessions=2 streams=3 pongs=5 malformed=0 refused=401:1
+ * console.log(line); // stats 1 sessions=2 streams=3 pongs=5 malformed=0 refused=401:1 stalled=0
  * ```
  */
 export function formatStatsLine(
@@ -57,7 +60,7 @@ export function formatStatsLine(
     .map(([code, count]) => `${code}:${count}`).join(",") || "0";
   const { streams, pongs, malformed } = status.stats;
   const line =
-    `stats ${n} sessions=${status.sessionCount} streams=${streams} pongs=${pongs} malformed=${malformed} refused=${refused}`;
+    `stats ${n} sessions=${status.sessionCount} streams=${streams} pongs=${pongs} malformed=${malformed} refused=${refused} stalled=${status.stalledStreams}`;
   if (!memory) return line;
   return `${line} rss_kib=${Math.round(memory.rss / 1024)} heap_used_kib=${
     Math.round(memory.heapUsed / 1024)

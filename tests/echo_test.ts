@@ -10,7 +10,12 @@ import {
   type IncomingSession,
   listenWebTransport,
 } from "../lib/transport.ts";
-import { openSession, startInProcessServer } from "./support/in_process.ts";
+import {
+  openSession,
+  startInProcessServer,
+  within,
+  writeWithoutReading,
+} from "./support/in_process.ts";
 
 /** A listener on loopback whose sessions go to `serve`, and a client session to it. */
 async function connectedPair(serve: (session: WebTransport) => Promise<void>) {
@@ -121,21 +126,6 @@ Deno.test("runPings({ echo: true }) counts an echo that differs from the PING as
   );
 });
 
-/** `promise`, or `undefined` after `ms` (so a missing close fails, not hangs). */
-async function within<T>(promise: Promise<T>, ms: number) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((resolve) =>
-        timer = setTimeout(() => resolve(undefined), ms)
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 Deno.test("/echo runs under the server's limits: an idle echo session is closed with 408", async () => {
   await using server = await startInProcessServer({
     limits: { idleTimeoutMs: 1000 },
@@ -145,6 +135,24 @@ Deno.test("/echo runs under the server's limits: an idle echo session is closed 
   assert.equal(info?.closeCode, CloseCode.IDLE_TIMEOUT);
   assert.equal(info?.reason, "idle: no message for 1 s");
   assert.equal(server.refusals.get(CloseCode.IDLE_TIMEOUT), 1);
+});
+
+Deno.test("/echo: a bidirectional stream whose echoes are never read closes its session with 408 at the stall timeout", async () => {
+  await using server = await startInProcessServer({
+    limits: { stallTimeoutMs: 300 },
+  });
+  using session = await openSession(server, ECHO_PATH);
+  const closed = within(session.closed, 10_000);
+  await writeWithoutReading(
+    session,
+    new Uint8Array(65_000).fill(7),
+    closed,
+    10_000,
+  );
+  const info = await closed;
+  assert.equal(info?.closeCode, CloseCode.IDLE_TIMEOUT);
+  assert.equal(info?.reason, "stalled: not reading its echoes for 0.3 s");
+  assert.equal(server.stalledStreams, 0);
 });
 
 Deno.test("/echo: datagrams past --max-ping-rate close the session with 429", async () => {
@@ -184,7 +192,14 @@ Deno.test("serveEcho() closes a session whose held unidirectional bytes go over 
   let guard: SessionGuard | undefined;
   await using pair = await connectedPair((session) => {
     guard = new SessionGuard(
-      { maxSessions: 0, maxStreams: 0, maxPingsPerSecond: 0, idleTimeoutMs: 0 },
+      {
+        maxSessions: 0,
+        maxStreams: 0,
+        maxPingsPerSecond: 0,
+        idleTimeoutMs: 0,
+        stallTimeoutMs: 0,
+        maxStalled: 0,
+      },
       (refusal) => session.close(refusal),
     );
     return serveEcho(session, { hooks: guard, maxBufferedBytes: 1000 });

@@ -18,6 +18,7 @@ function sample(overrides: Partial<ServerMetrics> = {}): ServerMetrics {
     sessionsTotal: 7,
     pingsAnswered: 123,
     streamsTotal: 9,
+    streamsStalled: 4,
     errors: { not_found: 1, malformed: 3 },
     certificateNotAfter: new Date(Date.UTC(2030, 0, 1)),
     draining: false,
@@ -36,6 +37,7 @@ Deno.test("renderMetrics() writes every figure as a typed Prometheus sample", ()
   assert.equal(samples.get("pingpong_sessions_total"), 7);
   assert.equal(samples.get("pingpong_pings_answered_total"), 123);
   assert.equal(samples.get("pingpong_streams_total"), 9);
+  assert.equal(samples.get("pingpong_streams_stalled"), 4);
   assert.equal(samples.get('pingpong_errors_total{kind="malformed"}'), 3);
   assert.equal(samples.get('pingpong_errors_total{kind="not_found"}'), 1);
   assert.equal(
@@ -46,6 +48,7 @@ Deno.test("renderMetrics() writes every figure as a typed Prometheus sample", ()
   assert.equal(samples.get("process_resident_memory_bytes"), 4096);
   assert.equal(samples.get(`pingpong_build_info{version="${VERSION}"}`), 1);
   assert.equal(types.get("pingpong_sessions_open"), "gauge");
+  assert.equal(types.get("pingpong_streams_stalled"), "gauge");
   assert.equal(types.get("pingpong_pings_answered_total"), "counter");
   assert.equal(types.get("pingpong_errors_total"), "counter");
 });

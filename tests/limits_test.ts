@@ -3,8 +3,10 @@ import type { Refusal } from "../lib/auth.ts";
 import { CloseCode } from "../lib/codec.ts";
 import {
   admitSession,
+  Budget,
   type Limits,
   SessionGuard,
+  stalledBudget,
   TokenBucket,
 } from "../lib/limits.ts";
 
@@ -13,14 +15,20 @@ const NONE: Limits = {
   maxStreams: 0,
   maxPingsPerSecond: 0,
   idleTimeoutMs: 0,
+  stallTimeoutMs: 0,
+  maxStalled: 0,
 };
 
-function guarded(limits: Partial<Limits>, clock = { now: 0 }) {
+function guarded(
+  limits: Partial<Limits>,
+  clock = { now: 0 },
+  stalled?: Budget,
+) {
   const closes: Refusal[] = [];
   const guard = new SessionGuard(
     { ...NONE, ...limits },
     (refusal) => closes.push(refusal),
-    { now: () => clock.now, timer: false },
+    { now: () => clock.now, timer: false, stalled },
   );
   return { guard, closes, clock };
 }
@@ -120,4 +128,126 @@ Deno.test("SessionGuard charges malformed datagrams to the ping rate and closes 
   clock.now = 10_000;
   assert.equal(guard.malformed(), false, "stays closed");
   assert.equal(closes.length, 1);
+});
+
+Deno.test("Budget takes up to its maximum and gives back", () => {
+  const budget = new Budget(3);
+  assert.equal(budget.take(2), true);
+  assert.equal(budget.take(2), false, "nothing taken past the maximum");
+  assert.equal(budget.held, 2);
+  assert.equal(budget.take(), true);
+  budget.give(3);
+  assert.equal(budget.held, 0);
+  assert.equal(stalledBudget({ maxStalled: 0 }).max, Infinity, "0: no limit");
+});
+
+Deno.test("SessionGuard closes with 408 once a writer stays stalled for stallTimeoutMs", () => {
+  const { guard, closes, clock } = guarded({ stallTimeoutMs: 1000 });
+  assert.equal(guard.checkStalls(), 0, "no stall, nothing to time out");
+  const end = guard.stallBegan(true);
+  assert.ok(end);
+  clock.now = 600;
+  assert.equal(guard.checkStalls(), 400);
+  // A stall that ended no longer counts; the next one has its own time.
+  end();
+  clock.now = 5000;
+  assert.equal(guard.checkStalls(), 0);
+  assert.ok(guard.stallBegan(false), "the datagram writer stalls too");
+  clock.now = 5999;
+  assert.equal(guard.checkStalls(), 1);
+  assert.equal(closes.length, 0);
+  clock.now = 6000;
+  assert.equal(guard.checkStalls(), 0);
+  assert.deepEqual(closes, [{
+    closeCode: CloseCode.IDLE_TIMEOUT,
+    reason: "stalled: not reading its pongs for 1 s",
+  }]);
+  assert.equal(guard.stallBegan(true), false, "closed: stop serving");
+  assert.equal(closes.length, 1);
+});
+
+Deno.test("SessionGuard names the stall timeout in seconds and the echo service's replies", () => {
+  const clock = { now: 0 };
+  const closes: Refusal[] = [];
+  const guard = new SessionGuard(
+    { ...NONE, stallTimeoutMs: 500 },
+    (refusal) => closes.push(refusal),
+    { now: () => clock.now, timer: false, replies: "echoes" },
+  );
+  guard.stallBegan(true);
+  clock.now = 500;
+  guard.checkStalls();
+  assert.equal(closes[0].reason, "stalled: not reading its echoes for 0.5 s");
+});
+
+Deno.test("a stream stalling beyond maxStalled closes its own session with 503, and no other", () => {
+  const stalled = stalledBudget({ maxStalled: 2 });
+  const a = guarded({}, undefined, stalled);
+  const b = guarded({}, undefined, stalled);
+  const c = guarded({}, undefined, stalled);
+  const endA = a.guard.stallBegan(true);
+  assert.ok(endA);
+  assert.ok(b.guard.stallBegan(true));
+  // The datagram writer holds no flow-control window: not counted.
+  assert.ok(c.guard.stallBegan(false));
+  assert.equal(stalled.held, 2);
+  assert.equal(c.guard.stallBegan(true), false);
+  assert.deepEqual(c.closes, [{
+    closeCode: CloseCode.BUSY,
+    reason:
+      "server busy: too many clients not reading (stalled streams at the limit of 2)",
+  }]);
+  assert.deepEqual([a.closes, b.closes], [[], []]);
+  // A stall that ends gives its place back.
+  endA();
+  endA();
+  assert.equal(stalled.held, 1, "ended once only");
+  const d = guarded({}, undefined, stalled);
+  assert.ok(d.guard.stallBegan(true));
+  assert.equal(stalled.held, 2);
+  // A session closed for any limit gives back every place it held at once,
+  // whether or not its writers ever see their wait end.
+  const endD2 = d.guard.stallBegan(true);
+  assert.equal(endD2, false, "over the cap again");
+  assert.equal(d.closes[0].closeCode, CloseCode.BUSY);
+  assert.equal(stalled.held, 1);
+  b.guard.dispose();
+  assert.equal(stalled.held, 0);
+});
+
+Deno.test("maxStalled 0 and stallTimeoutMs 0 turn the stall limits off", () => {
+  const { guard, closes, clock } = guarded({});
+  for (let i = 0; i < 1000; i++) assert.ok(guard.stallBegan(true));
+  clock.now = 1e9;
+  assert.equal(guard.checkStalls(), 0);
+  assert.deepEqual(closes, []);
+  assert.equal(guard.stalls, 1000);
+  guard.dispose();
+  assert.equal(guard.stalls, 0);
+});
+
+Deno.test("SessionGuard's stall timer closes a stalled session by itself, and not an unstalled one", async () => {
+  const closed = Promise.withResolvers<Refusal>();
+  const guard = new SessionGuard(
+    { ...NONE, stallTimeoutMs: 20 },
+    closed.resolve,
+  );
+  const calm = new SessionGuard(
+    { ...NONE, stallTimeoutMs: 20 },
+    () => assert.fail("no stall ongoing: no close"),
+  );
+  try {
+    // One stall that ends at once, then one that lasts.
+    const end = calm.stallBegan(true);
+    assert.ok(end);
+    end();
+    guard.stallBegan(true);
+    assert.equal((await closed.promise).closeCode, CloseCode.IDLE_TIMEOUT);
+    // The calm session's timer, armed first for as long, has fired by now
+    // and found no stall.
+    assert.equal(calm.closed, false);
+  } finally {
+    guard.dispose();
+    calm.dispose();
+  }
 });

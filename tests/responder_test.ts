@@ -11,11 +11,15 @@ import {
   type Message,
   MessageType,
 } from "../lib/codec.ts";
+import { runPings } from "../lib/pinger.ts";
 import {
   openSession,
   readMessages,
   startInProcessServer,
+  within,
+  writeWithoutReading,
 } from "./support/in_process.ts";
+import { pollUntil } from "./support/poll.ts";
 
 Deno.test("serveSession() answers PINGs on a stream with PONGs in order", async () => {
   await using server = await startInProcessServer();
@@ -222,4 +226,65 @@ Deno.test("junk frames on streams cost pings: past the rate the session is close
   assert.match(info?.reason ?? "", /too many messages: at most 5 a second/);
   // The one-second burst of 5, and what refilled while the test ran.
   assert.ok(errors >= 5 && errors <= 7, `${errors} ERRORs`);
+});
+
+Deno.test("a stream whose peer does not read its pongs closes its session with 408 at the stall timeout", async () => {
+  await using server = await startInProcessServer({
+    limits: { stallTimeoutMs: 300 },
+  });
+  using session = await openSession(server);
+  const closed = within(session.closed, 10_000);
+  // Without the stall timeout only the idle timeout (120 s) would end it.
+  await writeWithoutReading(
+    session,
+    encodeFrame(makePing(1, 0, 65_000)),
+    closed,
+    10_000,
+  );
+  const info = await closed;
+  assert.equal(info?.closeCode, CloseCode.IDLE_TIMEOUT);
+  assert.equal(info?.reason, "stalled: not reading its pongs for 0.3 s");
+  assert.equal(server.refusals.get(CloseCode.IDLE_TIMEOUT), 1);
+  assert.equal(server.stalledStreams, 0, "its place is given back");
+});
+
+Deno.test("a stream that would stall beyond --max-stalled closes its session at once with 503; other sessions carry on", async () => {
+  await using server = await startInProcessServer({
+    limits: { maxStalled: 1, stallTimeoutMs: 0 },
+  });
+  using first = await openSession(server);
+  using second = await openSession(server);
+  using reading = await openSession(server);
+  let firstClosed = false;
+  first.closed.finally(() => firstClosed = true).catch(() => {});
+  const ping = encodeFrame(makePing(1, 0, 65_000));
+  // The first session's stream takes the only place...
+  const stop = Promise.withResolvers<void>();
+  const firstWrites = writeWithoutReading(first, ping, stop.promise, 10_000);
+  const stalled = await pollUntil(
+    () => Promise.resolve(server.stalledStreams),
+    (n) => n === 1,
+  );
+  assert.equal(stalled, 1);
+  // ...so the second is closed as soon as its own stream stalls.
+  const closed = within(second.closed, 10_000);
+  await writeWithoutReading(second, ping, closed, 10_000);
+  const info = await closed;
+  assert.equal(info?.closeCode, CloseCode.BUSY);
+  assert.equal(
+    info?.reason,
+    "server busy: too many clients not reading (stalled streams at the limit of 1)",
+  );
+  // A client that reads its pongs is untouched, and so is the first one.
+  const stats = await runPings(reading, {
+    count: 20,
+    intervalMs: 0,
+    timeoutMs: 2000,
+  });
+  assert.equal(stats.summary().received, 20);
+  stop.resolve();
+  await firstWrites;
+  assert.equal(firstClosed, false);
+  assert.equal(server.stalledStreams, 1);
+  assert.deepEqual([...server.refusals], [[CloseCode.BUSY, 1]]);
 });

@@ -26,6 +26,10 @@ Deno.test("parseServerArgs() reads every limit flag and the token from PINGPONG_
     "50",
     "--idle-timeout",
     "1.5",
+    "--stall-timeout",
+    "0.5",
+    "--max-stalled",
+    "0",
     "--max-message-size",
     "1000",
     "--allow-origin",
@@ -39,6 +43,8 @@ Deno.test("parseServerArgs() reads every limit flag and the token from PINGPONG_
     maxStreams: 4,
     maxPingsPerSecond: 50,
     idleTimeoutMs: 1500,
+    stallTimeoutMs: 500,
+    maxStalled: 0,
   });
   assert.equal(config.maxMessageSize, 1000);
   assert.deepEqual(config.allowOrigins, [
@@ -59,6 +65,8 @@ Deno.test("parseServerArgs() refuses bad security values with a UsageError namin
       [["--max-streams", "1.5"], "--max-streams"],
       [["--max-message-size", "10"], "--max-message-size"],
       [["--idle-timeout", "x"], "--idle-timeout"],
+      [["--stall-timeout", "-1"], "--stall-timeout"],
+      [["--max-stalled", "2.5"], "--max-stalled"],
       [["--allow-origin", "app.example"], "--allow-origin"],
       [["--allow-origin", "https://a.example/path"], "--allow-origin"],
     ] as const

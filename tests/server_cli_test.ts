@@ -87,6 +87,15 @@ Deno.test("the server's --help lists every flag with its default", () => {
   }
   assert.match(SERVER_HELP, /default: 4433/);
   assert.match(SERVER_HELP, /default: \/pingpong/);
+  // The stall limits, with their defaults and how to turn them off.
+  assert.match(
+    SERVER_HELP,
+    /--stall-timeout SEC [^-]*0 = never \(default: 10\)/,
+  );
+  assert.match(
+    SERVER_HELP,
+    /--max-stalled N [^-]*0 = no limit\s+\(default: 32\)/,
+  );
 });
 
 Deno.test("parseServerArgs() answers --help and --version before checking values, as the client does", () => {

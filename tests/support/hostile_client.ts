@@ -33,6 +33,7 @@ export const PHASES = [
   "many-sessions",
   "silent-quic",
   "never-reads",
+  "never-reads-sessions",
   "echo-idle",
   "echo-never-reads",
   "echo-buffers",
@@ -54,6 +55,10 @@ export interface PhaseResult {
   pongs: number;
   /** Sessions the server closed, by close code ("none" for our own close). */
   closes: Record<string, number>;
+  /** When each close came, in ms since the phase began, by close code. */
+  closedAtMs: Record<string, number[]>;
+  /** The close reasons the server gave, in the order they came. */
+  reasons: string[];
   /** Wall time of the phase, ms. */
   elapsedMs: number;
 }
@@ -110,6 +115,8 @@ class Attack {
       errors: 0,
       pongs: 0,
       closes: {},
+      closedAtMs: {},
+      reasons: [],
       elapsedMs: 0,
     };
     this.#url = url;
@@ -132,12 +139,17 @@ class Attack {
   /** Counts the server's close of `session` (or our own) once it happens. */
   watch(session: WebTransport): Promise<number | undefined> {
     return session.closed.then(
-      (info) => info?.closeCode,
+      (info) => info,
       () => undefined,
-    ).then((code) => {
+    ).then((info) => {
       // Code 0 is our own close; "none" a session lost without a code.
+      const code = info?.closeCode;
       const key = code === undefined ? "none" : String(code);
       this.result.closes[key] = (this.result.closes[key] ?? 0) + 1;
+      (this.result.closedAtMs[key] ??= []).push(
+        Math.round(performance.now() - this.#started),
+      );
+      if (code) this.result.reasons.push(info?.reason ?? "");
       return code;
     });
   }
@@ -450,6 +462,23 @@ async function neverReads(attack: Attack): Promise<void> {
   await writeWithoutReading(attack, session, ping, 4, 400, 8000);
 }
 
+/**
+ * `count` sessions at once, each sending big PINGs on one stream and never
+ * reading its pongs: the server's cap on stalled streams must close the
+ * sessions over it as soon as their streams stall, and leave the others.
+ */
+async function neverReadsSessions(attack: Attack, count: number) {
+  const sessions = await Promise.all(
+    Array.from({ length: count }, () => attack.connect()),
+  );
+  const ping = encodeFrame(makePing(1, Date.now(), 65_000));
+  await Promise.all(
+    sessions.map((session) =>
+      writeWithoutReading(attack, session, ping, 1, 100, 5000)
+    ),
+  );
+}
+
 /** Echo sessions that send nothing: the idle timeout must free their places. */
 async function echoIdle(attack: Attack): Promise<void> {
   const sessions = await Promise.all(
@@ -550,6 +579,9 @@ export async function attack(
       break;
     case "never-reads":
       await neverReads(run);
+      break;
+    case "never-reads-sessions":
+      await neverReadsSessions(run, sessions);
       break;
     case "echo-idle":
       await echoIdle(run);

@@ -61,3 +61,54 @@ export async function readMessages<T>(
   }
   return out;
 }
+
+/**
+ * Writes `chunk` on a new bidirectional stream of `session` whenever the
+ * stream takes more, never reading anything back (a peer that does not read
+ * its replies), until `until` settles or `ms` pass. The writes are paced
+ * (5 ms ticks), not readiness waits.
+ *
+ * @returns How many chunks the stream took.
+ */
+export async function writeWithoutReading(
+  session: WebTransport,
+  chunk: Uint8Array,
+  until: Promise<unknown>,
+  ms = 10_000,
+): Promise<number> {
+  let settled = false;
+  until.then(() => settled = true, () => settled = true);
+  const stream = await session.createBidirectionalStream();
+  const writer = stream.writable.getWriter();
+  let accepted = 0;
+  const deadline = performance.now() + ms;
+  try {
+    while (!settled && performance.now() < deadline) {
+      if (writer.desiredSize! > 0) {
+        writer.write(chunk).then(() => accepted++, () => {});
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  } finally {
+    writer.releaseLock();
+  }
+  return accepted;
+}
+
+/** `promise`, or `undefined` after `ms` (so a missing close fails, not hangs). */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((resolve) =>
+        timer = setTimeout(() => resolve(undefined), ms)
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
