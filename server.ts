@@ -21,7 +21,7 @@ import {
   VERSION,
 } from "./lib/cli.ts";
 import { StateDirError, storedCertificateSource } from "./lib/cert_store.ts";
-import { assertPrivateKeyFile, KeyFileError } from "./lib/key_file.ts";
+import { assertPrivateKeyFile } from "./lib/key_file.ts";
 import { logger } from "./lib/log.ts";
 import type { PingPongServer } from "./lib/server_core.ts";
 import { startWithBindRetry } from "./lib/server_lifecycle.ts";
@@ -146,8 +146,9 @@ async function main(args: string[]): Promise<number> {
     if (error instanceof BindError) {
       throw new ExitError(ExitCode.LOSS, error.message, { cause: error });
     }
-    if (error instanceof StateDirError && error.cause instanceof KeyFileError) {
-      // Like a --key file open to others: the operator's to fix.
+    if (error instanceof StateDirError) {
+      // Like a --key file that cannot be read or is open to others: the
+      // operator's to fix, so a usage error.
       throw new ExitError(ExitCode.USAGE, error.message, { cause: error });
     }
     throw error;

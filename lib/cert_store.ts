@@ -86,7 +86,7 @@ export function storedCertificateSource(
   const certPath = `${dir}/${CERT_FILE}`;
   const keyPath = `${dir}/${KEY_FILE}`;
   return async () => {
-    const stored = await _readStored(certPath, keyPath);
+    const stored = await _readStored(dir, certPath, keyPath);
     if (stored && renewalDelay(stored, now()) > 0) {
       log.info("reusing stored certificate {hash} until renewal", {
         hash: stored.hash,
@@ -116,6 +116,7 @@ export function storedCertificateSource(
 }
 
 async function _readStored(
+  dir: string,
   certPath: string,
   keyPath: string,
 ): Promise<CertificateBundle | undefined> {
@@ -125,12 +126,13 @@ async function _readStored(
     certPem = await Deno.readTextFile(certPath);
     keyPem = await Deno.readTextFile(keyPath);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      log.warning("cannot read stored certificate: {error}", {
-        error: String(error),
-      });
-    }
-    return undefined;
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    // Not a directory, no permission: writing would fail the same way, and
+    // the operator is the one to fix it.
+    throw new StateDirError(
+      `cannot read --state-dir ${dir}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   let stored: CertificateBundle;
   try {

@@ -105,3 +105,19 @@ Deno.test("storedCertificateSource() writes the key at mode 0600 even over a lef
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("storedCertificateSource() fails with a StateDirError when the state dir is a file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/not-a-dir`;
+    await Deno.writeTextFile(file, "");
+    const error = await storedCertificateSource(file)().catch((e) => e);
+    assert.ok(error instanceof StateDirError, String(error));
+    assert.match(
+      error.message,
+      new RegExp(`^cannot read --state-dir ${file}: `),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

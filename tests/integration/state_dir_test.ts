@@ -58,3 +58,46 @@ Deno.test("deno task server's permissions let --state-dir keep the certificate",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("server.ts --state-dir that is a file or cannot be written: exit 2, one line naming the directory", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const serve = (stateDir: string) =>
+    runCommand(Deno.execPath(), [
+      ...RUN_FLAGS,
+      rootPath("server.ts"),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--no-advertise",
+      "--state-dir",
+      stateDir,
+    ], { timeoutMs: 20_000 });
+  try {
+    await t.step("a file", async () => {
+      const file = `${dir}/file`;
+      await Deno.writeTextFile(file, "");
+      const result = await serve(file);
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^pingpong-server: cannot read --state-dir ${file}: [^\\n]+\\n$`,
+        ),
+      );
+      assert.equal(result.stdout, "");
+    });
+    await t.step(
+      "a directory that cannot be created (under a file)",
+      async () => {
+        const stateDir = `${dir}/file/state`;
+        const result = await serve(stateDir);
+        assert.equal(result.code, 2, result.stdout + result.stderr);
+        assert.equal(result.stderr.split("\n").filter(Boolean).length, 1);
+        assert.match(result.stderr, new RegExp(`--state-dir ${stateDir}: `));
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
