@@ -449,6 +449,21 @@ export function parseServerDiscovery(values: {
     const problem = instanceNameProblem(values.name);
     if (problem) throw new UsageError(`--name ${problem}`);
   }
+  if (values["no-advertise"]) {
+    const unused = [
+      values.name !== undefined && "--name",
+      values.interface?.length && "--interface",
+    ].filter(Boolean);
+    if (unused.length > 0) {
+      throw new UsageError(
+        `${unused.join(" and ")} ${
+          unused.length > 1 ? "apply" : "applies"
+        } only when advertising: drop --no-advertise or ${
+          unused.length > 1 ? "them" : "it"
+        }`,
+      );
+    }
+  }
   return {
     advertise: values["no-advertise"] !== true,
     name: values.name,

@@ -119,10 +119,27 @@ Deno.test("parseServerArgs() advertises by default and reads --no-advertise, --n
     name: undefined,
     interfaces: [],
   });
+  assert.deepEqual(parseServerArgs(["--no-advertise"]).discovery, {
+    advertise: false,
+    name: undefined,
+    interfaces: [],
+  });
   assert.deepEqual(
-    parseServerArgs(["--no-advertise", "--name", "lab", "--interface", "a,b"])
-      .discovery,
-    { advertise: false, name: "lab", interfaces: ["a", "b"] },
+    parseServerArgs(["--name", "lab", "--interface", "a,b"]).discovery,
+    { advertise: true, name: "lab", interfaces: ["a", "b"] },
+  );
+});
+
+Deno.test("parseServerArgs() refuses --name or --interface with --no-advertise", () => {
+  assert.throws(() => parseServerArgs(["--no-advertise", "--name", "lab"]), {
+    name: "UsageError",
+    message:
+      /^--name applies only when advertising: drop --no-advertise or it$/,
+  });
+  assert.throws(
+    () =>
+      parseServerArgs(["--no-advertise", "--name", "x", "--interface", "eth0"]),
+    { message: /^--name and --interface apply only when advertising/ },
   );
 });
 
