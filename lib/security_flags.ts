@@ -48,9 +48,11 @@ export const SECURITY_FLAG_HELP = [
   `      --allow-origin ORIGIN  browser Origin allowed (repeatable); not
                        enforceable on Deno 2.9, see docs/security.md`,
   `      --max-sessions N sessions at once, 0 = no limit (default: ${DEFAULT_LIMITS.maxSessions})`,
-  `      --max-streams N  streams open at once per session (default: ${DEFAULT_LIMITS.maxStreams})`,
+  `      --max-streams N  streams open at once per session, 0 = no limit
+                       (default: ${DEFAULT_LIMITS.maxStreams})`,
   `      --max-message-size BYTES  largest message (default: ${DEFAULT_MAX_FRAME_SIZE})`,
-  `      --max-ping-rate N  pings a second per session (default: ${DEFAULT_LIMITS.maxPingsPerSecond})`,
+  `      --max-ping-rate N  pings a second per session, 0 = no limit
+                       (default: ${DEFAULT_LIMITS.maxPingsPerSecond})`,
   `      --idle-timeout SEC  close a session that sends no ping this long,
                        0 = never (default: ${
     DEFAULT_LIMITS.idleTimeoutMs / 1000

@@ -72,7 +72,8 @@ at https://HOST:PORT/ pings from the browser.
 Options:
       --host ADDR      address to bind (default: ${SERVER_DEFAULTS.hostname}, every interface)
   -p, --port PORT      UDP and TCP port, 0 for any free one (default: ${SERVER_DEFAULTS.port})
-      --path PATH      path served; others are refused with 404 (default: ${SERVER_DEFAULTS.path})
+      --path PATH      path served; others are refused with 404
+                       (default: ${SERVER_DEFAULTS.path})
       --no-echo        do not serve the plain WebTransport echo service on
                        /echo (served by default, under the same limits)
       --cert FILE      PEM certificate chain (with --key); without both, an
@@ -100,10 +101,11 @@ ${LOG_FLAG_HELP.join("\n")}
   -V, --version        show the version
 
 Prints 'listening on https://HOST:PORT/PATH' (HOST is loopback when bound to
-every interface) and 'cert-hash sha-256 HEX' once ready, and 'health on http://HOST:PORT' with --health-port. SIGINT or
-SIGTERM (after --drain-delay) closes sessions with a going-away code and
-exits 0; a second signal skips the rest of the delay.
-SIGUSR2 prints 'stats N sessions=… streams=… pongs=… malformed=… refused=… stalled=…'
+every interface) and 'cert-hash sha-256 HEX' once ready, and
+'health on http://HOST:PORT' with --health-port. SIGINT or SIGTERM (after
+--drain-delay) closes sessions with a going-away code and exits 0; a second
+signal skips the rest of the delay. SIGUSR2 prints a line
+'stats N sessions=… streams=… pongs=… malformed=… refused=… stalled=…'
 (never send SIGUSR1: it opens Deno's inspector, see docs/security.md).
 Exit status: 0 clean stop, 1 runtime failure, 2 usage error.
 `;
