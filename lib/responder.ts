@@ -154,6 +154,14 @@ async function acceptStreams(
  * Answers PINGs on one bidirectional stream until the peer ends it.
  *
  * @internal Exported for tests.
+ * @example
+ * ```ts ignore
+ * import { answerStream } from "./responder.ts";
+ * declare const stream: WebTransportBidirectionalStream;
+ * const stats = { pongs: 0, malformed: 0, streams: 1 };
+ * await answerStream(stream, 65_536, stats);
+ * console.log(stats.pongs); // PINGs answered before the peer ended it
+ * ```
  */
 export async function answerStream(
   stream: WebTransportBidirectionalStream,

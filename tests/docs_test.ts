@@ -58,14 +58,6 @@ Deno.test("mermaid diagrams in the docs hold no ';' outside quotes (it ends a st
   assert.deepEqual(cut, []);
 });
 
-/**
- * Exports whose files belong to other branches of this round of fixes
- * (their examples land there): remove an entry once its example is in.
- */
-const EXAMPLE_PENDING = new Set([
-  "lib/responder.ts answerStream",
-]);
-
 Deno.test("every exported class and function in lib/ has JSDoc with an @example", () => {
   const missing: string[] = [];
   for (const module of libModules()) {
@@ -83,7 +75,7 @@ Deno.test("every exported class and function in lib/ has JSDoc with an @example"
         }
       }
       const name = `${module} ${match[1]}`;
-      if (!doc.includes("@example") && !EXAMPLE_PENDING.has(name)) {
+      if (!doc.includes("@example")) {
         missing.push(name);
       }
     });
