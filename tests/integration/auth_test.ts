@@ -5,6 +5,7 @@ import {
   rootPath,
   RUN_FLAGS,
   runClient,
+  runCommand,
   startServer,
 } from "../support/processes.ts";
 
@@ -93,109 +94,70 @@ Deno.test("client.ts masks a token typed into the URL", async () => {
   assert.ok(!result.stdout.includes(TOKEN));
 });
 
-Deno.test("server.ts refuses a --key file readable by others with one line and exit 2", async () => {
+/**
+ * Runs server.ts with `--cert` and `--key` files holding `certPem` and
+ * `keyPem` (the key at `keyMode`) in a fresh directory, until it exits.
+ */
+async function serveFiles(certPem: string, keyPem: string, keyMode = 0o600) {
   const dir = await Deno.makeTempDir();
   try {
-    const bundle = await generateCertificate();
     const cert = `${dir}/cert.pem`;
     const key = `${dir}/key.pem`;
-    await Deno.writeTextFile(cert, bundle.certPem);
-    await Deno.writeTextFile(key, bundle.keyPem, { mode: 0o644 });
-    await Deno.chmod(key, 0o644);
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        ...RUN_FLAGS,
-        rootPath("server.ts"),
-        "--port",
-        "0",
-        "--cert",
-        cert,
-        "--key",
-        key,
-      ],
-      stdin: "null",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 2, stderr);
-    assert.equal(
-      stderr.trim(),
-      `pingpong-server: ${key}: private key is open to other users (mode 0644); run: chmod 600 ${key}`,
-    );
+    await Deno.writeTextFile(cert, certPem);
+    await Deno.writeTextFile(key, keyPem, { mode: keyMode });
+    await Deno.chmod(key, keyMode);
+    const result = await runCommand(Deno.execPath(), [
+      ...RUN_FLAGS,
+      rootPath("server.ts"),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--no-advertise",
+      "--cert",
+      cert,
+      "--key",
+      key,
+    ], { timeoutMs: 20_000 });
+    return { ...result, cert, key };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("server.ts refuses a --key file readable by others with one line and exit 2", async () => {
+  const bundle = await generateCertificate();
+  const { code, stderr, key } = await serveFiles(
+    bundle.certPem,
+    bundle.keyPem,
+    0o644,
+  );
+  assert.equal(code, 2, stderr);
+  assert.equal(
+    stderr,
+    `pingpong-server: ${key}: private key is open to other users (mode 0644); run: chmod 600 ${key}\n`,
+  );
 });
 
 Deno.test("server.ts refuses a --cert and --key that are not a pair with one line naming both, exit 2", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const [a, b] = [await generateCertificate(), await generateCertificate()];
-    const cert = `${dir}/a-cert.pem`;
-    const key = `${dir}/b-key.pem`;
-    await Deno.writeTextFile(cert, a.certPem);
-    await Deno.writeTextFile(key, b.keyPem, { mode: 0o600 });
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        ...RUN_FLAGS,
-        rootPath("server.ts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--no-advertise",
-        "--cert",
-        cert,
-        "--key",
-        key,
-      ],
-      stdin: "null",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 2, stderr);
-    assert.equal(
-      stderr,
-      `pingpong-server: certificate ${cert} does not match key ${key}: the private key is not the certificate's (their public keys differ)\n`,
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const [a, b] = [await generateCertificate(), await generateCertificate()];
+  const { code, stderr, cert, key } = await serveFiles(a.certPem, b.keyPem);
+  assert.equal(code, 2, stderr);
+  assert.equal(
+    stderr,
+    `pingpong-server: certificate ${cert} does not match key ${key}: the private key is not the certificate's (their public keys differ)\n`,
+  );
 });
 
 Deno.test("server.ts names the --key file, not the --cert file, when the key is no key, exit 2", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const made = await generateCertificate();
-    const cert = `${dir}/cert.pem`;
-    const key = `${dir}/key.pem`;
-    await Deno.writeTextFile(cert, made.certPem);
-    await Deno.writeTextFile(
-      key,
-      "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n",
-      { mode: 0o600 },
-    );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        ...RUN_FLAGS,
-        rootPath("server.ts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--no-advertise",
-        "--cert",
-        cert,
-        "--key",
-        key,
-      ],
-      stdin: "null",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 2, stderr);
-    assert.equal(
-      stderr,
-      `pingpong-server: ${key}: not a readable private key: its PEM body is not DER\n`,
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const made = await generateCertificate();
+  const { code, stderr, key } = await serveFiles(
+    made.certPem,
+    "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n",
+  );
+  assert.equal(code, 2, stderr);
+  assert.equal(
+    stderr,
+    `pingpong-server: ${key}: not a readable private key: its PEM body is not DER\n`,
+  );
 });
