@@ -2,10 +2,8 @@ import assert from "node:assert/strict";
 import { generateCertificate } from "../../lib/certificates.ts";
 import {
   jsonLines,
-  rootPath,
-  RUN_FLAGS,
   runClient,
-  runCommand,
+  runServer,
   startServer,
 } from "../support/processes.ts";
 
@@ -106,19 +104,7 @@ async function serveFiles(certPem: string, keyPem: string, keyMode = 0o600) {
     await Deno.writeTextFile(cert, certPem);
     await Deno.writeTextFile(key, keyPem, { mode: keyMode });
     await Deno.chmod(key, keyMode);
-    const result = await runCommand(Deno.execPath(), [
-      ...RUN_FLAGS,
-      rootPath("server.ts"),
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--no-advertise",
-      "--cert",
-      cert,
-      "--key",
-      key,
-    ], { timeoutMs: 20_000 });
+    const result = await runServer(["--cert", cert, "--key", key]);
     return { ...result, cert, key };
   } finally {
     await Deno.remove(dir, { recursive: true });

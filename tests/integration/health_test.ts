@@ -6,6 +6,7 @@ import {
   rootPath,
   RUN_FLAGS,
   runClient,
+  runServer,
   type ServerProcess,
   startServer,
 } from "../support/processes.ts";
@@ -189,23 +190,11 @@ Deno.test("server.ts drains on SIGTERM: /readyz fails, pings still answered, a s
 
 Deno.test("server.ts exits 1 with one line when the health port is taken", async () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      ...RUN_FLAGS,
-      rootPath("server.ts"),
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--health-port",
-      String(taken.addr.port),
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 1);
+  const { code, stderr } = await runServer([
+    "--health-port",
+    String(taken.addr.port),
+  ]);
+  assert.equal(code, 1);
   assert.equal(
     stderr,
     `pingpong-server: cannot listen on TCP 127.0.0.1:${taken.addr.port} for --health-port: address already in use\n`,

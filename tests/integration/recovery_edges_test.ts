@@ -9,9 +9,8 @@ import { spawnClient } from "../support/live_client.ts";
 import { startUdpProxy } from "../support/udp_proxy.ts";
 import {
   jsonLines,
-  rootPath,
-  RUN_FLAGS,
   runClient,
+  runServer,
   startServer,
 } from "../support/processes.ts";
 
@@ -22,21 +21,8 @@ Deno.test("server.ts on a busy port retries for 8 s, then exits 1 with one line 
     port: 0,
   });
   const port = (held.addr as Deno.NetAddr).port;
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      ...RUN_FLAGS,
-      rootPath("server.ts"),
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 1, stderr);
+  const { code, stderr } = await runServer([], { port });
+  assert.equal(code, 1, stderr);
   const last = stderr.trim().split("\n").at(-1)!;
   assert.match(
     last,

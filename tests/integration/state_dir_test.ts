@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { storedCertificateSource } from "../../lib/cert_store.ts";
-import {
-  rootPath,
-  RUN_FLAGS,
-  runCommand,
-  startServer,
-} from "../support/processes.ts";
+import { rootPath, runServer, startServer } from "../support/processes.ts";
 
 Deno.test("server.ts --state-dir refuses a stored key that others may read: exit 2, one line", async () => {
   const dir = await Deno.makeTempDir();
@@ -13,17 +8,7 @@ Deno.test("server.ts --state-dir refuses a stored key that others may read: exit
     await storedCertificateSource(dir)();
     const keyPath = `${dir}/ephemeral-key.pem`;
     await Deno.chmod(keyPath, 0o644);
-    const result = await runCommand(Deno.execPath(), [
-      ...RUN_FLAGS,
-      rootPath("server.ts"),
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--no-advertise",
-      "--state-dir",
-      dir,
-    ], { timeoutMs: 20_000 });
+    const result = await runServer(["--state-dir", dir]);
     assert.equal(result.code, 2, result.stdout + result.stderr);
     assert.equal(
       result.stderr,
@@ -61,18 +46,7 @@ Deno.test("deno task server's permissions let --state-dir keep the certificate",
 
 Deno.test("server.ts --state-dir that is a file or cannot be written: exit 2, one line naming the directory", async (t) => {
   const dir = await Deno.makeTempDir();
-  const serve = (stateDir: string) =>
-    runCommand(Deno.execPath(), [
-      ...RUN_FLAGS,
-      rootPath("server.ts"),
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--no-advertise",
-      "--state-dir",
-      stateDir,
-    ], { timeoutMs: 20_000 });
+  const serve = (stateDir: string) => runServer(["--state-dir", stateDir]);
   try {
     await t.step("a file", async () => {
       const file = `${dir}/file`;

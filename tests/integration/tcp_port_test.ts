@@ -3,7 +3,7 @@
  * speak HTTP/2, or nothing at all, and when the port is busy.
  */
 import assert from "node:assert/strict";
-import { rootPath, RUN_FLAGS, startServer } from "../support/processes.ts";
+import { runServer, startServer } from "../support/processes.ts";
 import { rawExchange } from "../support/raw_tcp.ts";
 
 Deno.test("server.ts's TCP port answers HTTP/1.1 with 505 and cuts silent connections after --handshake-timeout", async (t) => {
@@ -61,21 +61,8 @@ Deno.test("server.ts with only its TCP port busy retries, then exits 1 naming TC
   const held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (held.addr as Deno.NetAddr).port;
   try {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        ...RUN_FLAGS,
-        rootPath("server.ts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        String(port),
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 1, stderr);
+    const { code, stderr } = await runServer([], { port });
+    assert.equal(code, 1, stderr);
     const last = stderr.trim().split("\n").at(-1)!;
     const match = new RegExp(
       `^pingpong-server: cannot listen on TCP 127\\.0\\.0\\.1:${port}: address already in use \\(gave up after (\\d+) attempts in [\\d.]+ s\\)$`,

@@ -344,6 +344,27 @@ export async function runCommand(
 }
 
 /**
+ * Runs server.ts on loopback (never advertised by mDNS) until it exits, for
+ * tests of how it fails to start: `--host 127.0.0.1 --port PORT
+ * --no-advertise`, then `args`.
+ */
+export function runServer(
+  args: string[],
+  options: { port?: number; runFlags?: string[] } = {},
+): Promise<CommandResult> {
+  return runCommand(Deno.execPath(), [
+    ...(options.runFlags ?? RUN_FLAGS),
+    rootPath("server.ts"),
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(options.port ?? 0),
+    "--no-advertise",
+    ...args,
+  ], { timeoutMs: 30_000 });
+}
+
+/**
  * Parses the client's `--json` output into objects.
  *
  * @example
