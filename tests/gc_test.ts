@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { streamReleased } from "../lib/_gc.ts";
 
+/** One macrotask turn (not a wait): what streamReleased() schedules on. */
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** A WeakRef to an object nothing else holds (made in its own job). */

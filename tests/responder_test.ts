@@ -176,6 +176,7 @@ Deno.test("serveSession() stops reading a stream whose peer does not read its po
         progressAt = performance.now();
       }, () => {});
     }
+    // Pacing the writer (not a readiness wait): the loop ends on progress.
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   // Only what QUIC's flow-control windows hold got through (about 40 on
