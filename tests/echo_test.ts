@@ -13,9 +13,9 @@ import {
 import {
   openSession,
   startInProcessServer,
-  within,
   writeWithoutReading,
 } from "./support/in_process.ts";
+import { within } from "./support/poll.ts";
 
 /** A listener on loopback whose sessions go to `serve`, and a client session to it. */
 async function connectedPair(serve: (session: WebTransport) => Promise<void>) {

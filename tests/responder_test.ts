@@ -16,9 +16,9 @@ import {
   openSession,
   readMessages,
   startInProcessServer,
-  within,
   writeWithoutReading,
 } from "./support/in_process.ts";
+import { within } from "./support/poll.ts";
 import { pollUntil } from "./support/poll.ts";
 
 Deno.test("serveSession() answers PINGs on a stream with PONGs in order", async () => {

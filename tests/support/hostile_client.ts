@@ -22,6 +22,7 @@ import {
   type Message,
 } from "../../lib/codec.ts";
 import { ConnectError, connectWebTransport } from "../../lib/transport.ts";
+import { within } from "./poll.ts";
 
 /** The attacks this client knows. */
 export const PHASES = [
@@ -82,24 +83,6 @@ function randomBytes(random: () => number, length: number): Uint8Array {
 /** Paces an attack (slowloris bytes, datagram bursts); never a readiness wait. */
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves with `promise`'s value, or `undefined` after `ms`. */
-async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((resolve) =>
-        timer = setTimeout(() => resolve(undefined), ms)
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 class Attack {

@@ -94,21 +94,3 @@ export async function writeWithoutReading(
   }
   return accepted;
 }
-
-/** `promise`, or `undefined` after `ms` (so a missing close fails, not hangs). */
-export async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((resolve) =>
-        timer = setTimeout(() => resolve(undefined), ms)
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -51,3 +51,21 @@ function pause(ms: number): Promise<void> {
   setTimeout(resolve, ms);
   return promise;
 }
+
+/** `promise`, or `undefined` after `ms` (so a missing close fails, not hangs). */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((resolve) =>
+        timer = setTimeout(() => resolve(undefined), ms)
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
